@@ -1,0 +1,198 @@
+/**
+ * The station's one typed configuration, validated at start with specific messages.
+ * Product profiles and work orders are data, not code. Secrets never live here:
+ * a PIN is named by its source (an environment variable or a 0600 file).
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors';
+import { METHOD_IDS } from './method-id';
+
+const PRINTABLE_STRING = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+const OID = /^[0-2](\.(0|[1-9]\d*))+$/;
+
+export const PinSourceSchema = z
+  .object({
+    env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name').optional(),
+    file: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((p) => p.env !== undefined || p.file !== undefined, 'name an env variable or a 0600 file for the PIN');
+
+export const HsmConfigSchema = z
+  .object({
+    module: z.string().min(1),
+    tokenLabel: z.string().min(1).max(32),
+    caKeyLabel: z.string().min(1),
+    rootKeyLabel: z.string().min(1),
+    pin: PinSourceSchema,
+  })
+  .strict();
+
+export const IdevidProfileSchema = z
+  .object({
+    organization: z.string().regex(PRINTABLE_STRING).max(64),
+    organizationalUnit: z.string().regex(PRINTABLE_STRING).max(64).optional(),
+    /** Common name: a literal, or "{model}" / "{serial}" placeholders. */
+    commonName: z.string().max(64).optional(),
+    serialNumberInSubject: z.boolean(),
+    masaUrl: z
+      .string()
+      .regex(/^https:\/\/[\x21-\x7e]+$/, 'an https:// URL in IA5 characters')
+      .optional(),
+    hardwareModuleName: z.object({ hwType: z.string().regex(OID, 'a dotted OID') }).strict().optional(),
+    subjectKeyIdentifier: z.boolean(),
+    authorityKeyIdentifier: z.boolean(),
+    /** null = no expiry (notAfter 99991231235959Z, IEEE 802.1AR). */
+    validityDays: z.number().int().positive().nullable(),
+  })
+  .strict();
+
+export const DppProfileSchema = z
+  .object({
+    channels: z.array(z.string().regex(/^\d{1,3}\/\d{1,3}$/)),
+    includeMac: z.boolean(),
+    includeSerialAsInfo: z.boolean(),
+    version: z.number().int().min(1).max(9).optional(),
+  })
+  .strict();
+
+export const LabelTemplateSchema = z
+  .object({
+    widthMm: z.number().positive().max(200),
+    heightMm: z.number().positive().max(200),
+    dpi: z.union([z.literal(203), z.literal(300), z.literal(600)]),
+    qrErrorCorrection: z.enum(['L', 'M', 'Q', 'H']),
+  })
+  .strict();
+
+export const ProductProfileSchema = z
+  .object({
+    model: z.string().regex(PRINTABLE_STRING).min(1).max(64),
+    idevid: IdevidProfileSchema,
+    dpp: DppProfileSchema,
+    label: LabelTemplateSchema,
+  })
+  .strict();
+
+export const SerialFormatSchema = z
+  .object({
+    prefix: z.string().regex(/^[A-Za-z0-9\-.:]*$/, 'letters, digits, "-", "." and ":" only'),
+    width: z.number().int().min(1).max(18),
+    first: z.number().int().nonnegative(),
+    last: z.number().int().nonnegative(),
+  })
+  .strict()
+  .refine((s) => s.last >= s.first, 'serial.last must be >= serial.first')
+  .refine((s) => String(s.last).length <= s.width, 'serial.width is too small for serial.last')
+  .refine((s) => s.prefix.length + s.width <= 64, 'a serial is at most 64 characters (PrintableString)');
+
+export const WorkOrderSchema = z
+  .object({
+    id: z.string().regex(/^[A-Za-z0-9_.\-]{1,64}$/),
+    product: z.string().min(1),
+    method: z.enum(METHOD_IDS),
+    serial: SerialFormatSchema,
+    owner: z.string().optional(),
+  })
+  .strict();
+
+export const DeviceLinkSchema = z
+  .object({
+    baudRate: z.number().int().positive(),
+    commandTimeoutMs: z.number().int().positive(),
+    keygenTimeoutMs: z.number().int().positive(),
+  })
+  .strict();
+
+export const StationConfigSchema = z
+  .object({
+    stationId: z.string().regex(/^[A-Za-z0-9_.\-]{1,64}$/),
+    hsm: HsmConfigSchema,
+    products: z.record(z.string(), ProductProfileSchema),
+    workOrders: z.array(WorkOrderSchema).min(1),
+    defaultWorkOrder: z.string(),
+    deviceLink: DeviceLinkSchema,
+    ports: z.array(z.string()).default([]),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    for (const wo of cfg.workOrders) {
+      if (!cfg.products[wo.product]) {
+        ctx.addIssue({ code: 'custom', message: `work order ${wo.id} names unknown product ${wo.product}`, path: ['workOrders'] });
+      }
+    }
+    if (!cfg.workOrders.some((w) => w.id === cfg.defaultWorkOrder)) {
+      ctx.addIssue({ code: 'custom', message: `defaultWorkOrder ${cfg.defaultWorkOrder} is not a work order`, path: ['defaultWorkOrder'] });
+    }
+  });
+
+export type PinSource = z.infer<typeof PinSourceSchema>;
+export type HsmConfig = z.infer<typeof HsmConfigSchema>;
+export type IdevidProfile = z.infer<typeof IdevidProfileSchema>;
+export type DppProfile = z.infer<typeof DppProfileSchema>;
+export type LabelTemplate = z.infer<typeof LabelTemplateSchema>;
+export type ProductProfile = z.infer<typeof ProductProfileSchema>;
+export type SerialFormat = z.infer<typeof SerialFormatSchema>;
+export type WorkOrder = z.infer<typeof WorkOrderSchema>;
+export type StationConfig = z.infer<typeof StationConfigSchema>;
+
+/**
+ * The embedded defaults: the demo line. Its product profile turns on every IDevID
+ * feature the station supports (serialNumber, MASA URL, hardwareModuleName, SKI/AKI,
+ * no expiry).
+ */
+export function defaultStationConfig(): StationConfig {
+  return {
+    stationId: 'station-1',
+    hsm: {
+      module: '/usr/lib/softhsm/libsofthsm2.so',
+      tokenLabel: 'station-ca',
+      caKeyLabel: 'idevid-issuing-ca',
+      rootKeyLabel: 'idevid-root-ca',
+      pin: { env: 'STATION_HSM_PIN', file: 'hsm-pin' },
+    },
+    products: {
+      'demo-sensor': {
+        model: 'DemoSensor-1',
+        idevid: {
+          organization: 'Example Devices Inc',
+          organizationalUnit: 'IDevID',
+          commonName: '{model}',
+          serialNumberInSubject: true,
+          masaUrl: 'https://masa.example.com:9443',
+          // 1.3.6.1.4.1.55555 is an example private enterprise arc for the demo hardware type.
+          hardwareModuleName: { hwType: '1.3.6.1.4.1.55555.1.1' },
+          subjectKeyIdentifier: true,
+          authorityKeyIdentifier: true,
+          validityDays: null,
+        },
+        dpp: { channels: ['81/1', '81/6', '81/11'], includeMac: true, includeSerialAsInfo: true, version: 2 },
+        label: { widthMm: 50, heightMm: 25, dpi: 300, qrErrorCorrection: 'M' },
+      },
+    },
+    workOrders: [
+      {
+        id: 'WO-DEMO-1',
+        product: 'demo-sensor',
+        method: 'secure-element-keygen',
+        serial: { prefix: 'DEMO-', width: 6, first: 1, last: 999999 },
+      },
+    ],
+    defaultWorkOrder: 'WO-DEMO-1',
+    deviceLink: { baudRate: 115200, commandTimeoutMs: 3000, keygenTimeoutMs: 15000 },
+    ports: [],
+  };
+}
+
+export function parseStationConfig(input: unknown, source = 'configuration'): StationConfig {
+  const result = StationConfigSchema.safeParse(input);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new ConfigError('CONFIG_INVALID', `The ${source} is not valid:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+export function formatSerial(format: SerialFormat, n: number): string {
+  return format.prefix + String(n).padStart(format.width, '0');
+}

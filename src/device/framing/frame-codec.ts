@@ -1,0 +1,122 @@
+/**
+ * Protocol v1 frames over a byte stream (docs/device-protocol.md). Pure: no timers, no I/O.
+ *
+ *   0      2        3      4      6     7       8        10          10+len
+ *   | A5 5A | version | flags | seq | cmd | status | length | payload | crc32 |
+ *
+ * All integers big-endian. The CRC-32 (IEEE 802.3, as zlib) covers version..payload.
+ * A decoder resynchronises on the magic after garbage or a bad CRC, and counts what it dropped.
+ */
+import { crc32 } from 'node:zlib';
+
+export const FRAME_MAGIC = Buffer.from([0xa5, 0x5a]);
+export const FRAME_HEADER_BYTES = 10;
+export const FRAME_CRC_BYTES = 4;
+export const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + FRAME_CRC_BYTES;
+/** The largest payload v1 allows in one frame; a device may advertise less. */
+export const MAX_PAYLOAD_BYTES = 8192;
+
+export const FLAG_RESPONSE = 0x01;
+
+export interface Frame {
+  version: number;
+  flags: number;
+  seq: number;
+  command: number;
+  status: number;
+  payload: Buffer;
+}
+
+export class FrameEncodeError extends Error {}
+
+export function encodeFrame(frame: Frame, maxPayloadBytes = MAX_PAYLOAD_BYTES): Buffer {
+  if (frame.payload.length > maxPayloadBytes) {
+    throw new FrameEncodeError(`payload of ${frame.payload.length} bytes exceeds the ${maxPayloadBytes}-byte frame limit`);
+  }
+  const out = Buffer.alloc(FRAME_OVERHEAD_BYTES + frame.payload.length);
+  FRAME_MAGIC.copy(out, 0);
+  out[2] = frame.version;
+  out[3] = frame.flags;
+  out.writeUInt16BE(frame.seq & 0xffff, 4);
+  out[6] = frame.command;
+  out[7] = frame.status;
+  out.writeUInt16BE(frame.payload.length, 8);
+  frame.payload.copy(out, FRAME_HEADER_BYTES);
+  const crcAt = FRAME_HEADER_BYTES + frame.payload.length;
+  out.writeUInt32BE(crc32(out.subarray(2, crcAt)) >>> 0, crcAt);
+  return out;
+}
+
+export interface DecoderStats {
+  framesDecoded: number;
+  bytesDropped: number;
+  crcErrors: number;
+  oversized: number;
+}
+
+export class FrameDecoder {
+  private buffer: Buffer = Buffer.alloc(0);
+  readonly stats: DecoderStats = { framesDecoded: 0, bytesDropped: 0, crcErrors: 0, oversized: 0 };
+
+  constructor(private readonly maxPayloadBytes = MAX_PAYLOAD_BYTES) {}
+
+  /** Feed bytes; returns every complete, valid frame they finish. */
+  push(chunk: Uint8Array): Frame[] {
+    this.buffer = this.buffer.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buffer, chunk]);
+    const frames: Frame[] = [];
+    for (;;) {
+      const start = this.findMagic();
+      if (start < 0) {
+        // keep a trailing 0xA5 that may begin the next magic
+        const keep = this.buffer.length > 0 && this.buffer[this.buffer.length - 1] === 0xa5 ? 1 : 0;
+        this.stats.bytesDropped += this.buffer.length - keep;
+        this.buffer = this.buffer.subarray(this.buffer.length - keep);
+        return frames;
+      }
+      if (start > 0) {
+        this.stats.bytesDropped += start;
+        this.buffer = this.buffer.subarray(start);
+      }
+      if (this.buffer.length < FRAME_HEADER_BYTES) return frames;
+      const length = this.buffer.readUInt16BE(8);
+      if (length > this.maxPayloadBytes) {
+        this.stats.oversized++;
+        this.skipOne();
+        continue;
+      }
+      const total = FRAME_OVERHEAD_BYTES + length;
+      if (this.buffer.length < total) return frames;
+      const crcAt = FRAME_HEADER_BYTES + length;
+      const expected = this.buffer.readUInt32BE(crcAt);
+      if ((crc32(this.buffer.subarray(2, crcAt)) >>> 0) !== expected) {
+        this.stats.crcErrors++;
+        this.skipOne();
+        continue;
+      }
+      frames.push({
+        version: this.buffer[2]!,
+        flags: this.buffer[3]!,
+        seq: this.buffer.readUInt16BE(4),
+        command: this.buffer[6]!,
+        status: this.buffer[7]!,
+        payload: Buffer.from(this.buffer.subarray(FRAME_HEADER_BYTES, crcAt)),
+      });
+      this.stats.framesDecoded++;
+      this.buffer = this.buffer.subarray(total);
+    }
+  }
+
+  /** Bytes held that do not yet form a frame. */
+  get pendingBytes(): number {
+    return this.buffer.length;
+  }
+
+  private findMagic(): number {
+    return this.buffer.indexOf(FRAME_MAGIC);
+  }
+
+  private skipOne(): void {
+    this.stats.bytesDropped++;
+    this.buffer = this.buffer.subarray(1);
+  }
+}

@@ -1,0 +1,37 @@
+import { HsmError } from '../../core/errors';
+import { P256_EC_PARAMS, type PrivateKeyAudit } from '../pkcs11/pkcs11-token';
+import { pkcs11js } from '../pkcs11/pkcs11-library';
+
+/**
+ * The CA key must have been generated on the token, be sensitive, never extractable and
+ * usable for signing only (pitfalls.md 7). Returns the list of failures (empty = good).
+ */
+export function caKeyWeaknesses(a: PrivateKeyAudit): string[] {
+  const out: string[] = [];
+  const need = (ok: boolean, what: string) => {
+    if (!ok) out.push(what);
+  };
+  need(a.keyType === pkcs11js.CKK_EC, 'CKK_EC key type');
+  need(a.ecParams.equals(P256_EC_PARAMS), 'curve P-256');
+  need(a.token, 'CKA_TOKEN=true');
+  need(a.private, 'CKA_PRIVATE=true');
+  need(a.sensitive, 'CKA_SENSITIVE=true');
+  need(!a.extractable, 'CKA_EXTRACTABLE=false');
+  need(a.alwaysSensitive, 'CKA_ALWAYS_SENSITIVE=true');
+  need(a.neverExtractable, 'CKA_NEVER_EXTRACTABLE=true');
+  need(a.local, 'CKA_LOCAL=true (generated on the token)');
+  need(a.sign, 'CKA_SIGN=true');
+  need(!a.decrypt, 'CKA_DECRYPT=false');
+  need(!a.unwrap, 'CKA_UNWRAP=false');
+  need(!a.derive, 'CKA_DERIVE=false');
+  return out;
+}
+
+export function assertStrongCaKey(label: string, audit: PrivateKeyAudit): void {
+  const weak = caKeyWeaknesses(audit);
+  if (weak.length > 0) {
+    throw new HsmError('HSM_CA_KEY_WEAK', `The CA key "${label}" is weaker than the station requires and will not be used. It lacks: ${weak.join(', ')}.`, {
+      details: { key: label },
+    });
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Schema migrations, in order. Never edit a migration that has shipped: add the next one.
+ * Each runs in its own transaction and is recorded in schema_migrations.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'work orders, devices, certificates, stages, audit chain',
+    sql: `
+CREATE TABLE work_orders (
+  id            TEXT PRIMARY KEY,
+  product       TEXT NOT NULL,
+  method        TEXT NOT NULL,
+  serial_prefix TEXT NOT NULL,
+  serial_width  INTEGER NOT NULL,
+  serial_first  INTEGER NOT NULL,
+  serial_last   INTEGER NOT NULL,
+  next_serial   INTEGER NOT NULL,
+  owner         TEXT,
+  created_at    TEXT NOT NULL
+);
+
+CREATE TABLE runs (
+  id            TEXT PRIMARY KEY,
+  station_id    TEXT NOT NULL,
+  work_order_id TEXT NOT NULL REFERENCES work_orders(id),
+  started_at    TEXT NOT NULL,
+  finished_at   TEXT
+);
+
+CREATE TABLE devices (
+  serial            TEXT PRIMARY KEY,
+  work_order_id     TEXT NOT NULL REFERENCES work_orders(id),
+  run_id            TEXT NOT NULL REFERENCES runs(id),
+  station_id        TEXT NOT NULL,
+  port              TEXT,
+  hardware_id       TEXT,
+  model             TEXT,
+  firmware_version  TEXT,
+  method            TEXT NOT NULL,
+  key_origin        TEXT,
+  public_key_spki   BLOB,
+  public_key_sha256 TEXT,
+  certificate_serial TEXT,
+  dpp_uri           TEXT,
+  status            TEXT NOT NULL CHECK (status IN ('assigned', 'issued', 'verified', 'passed', 'failed')),
+  error_code        TEXT,
+  error_message     TEXT,
+  error_stage       TEXT,
+  disposition       TEXT CHECK (disposition IS NULL OR disposition IN ('rework', 'scrap')),
+  label_state       TEXT NOT NULL DEFAULT 'none' CHECK (label_state IN ('none', 'pending', 'printed', 'failed')),
+  created_at        TEXT NOT NULL,
+  updated_at        TEXT NOT NULL
+);
+CREATE INDEX devices_public_key ON devices(public_key_sha256);
+CREATE INDEX devices_hardware_id ON devices(hardware_id);
+CREATE INDEX devices_run ON devices(run_id);
+
+CREATE TABLE device_macs (
+  mac    TEXT PRIMARY KEY,
+  serial TEXT NOT NULL REFERENCES devices(serial)
+);
+CREATE INDEX device_macs_serial ON device_macs(serial);
+
+CREATE TABLE certificates (
+  serial_hex        TEXT PRIMARY KEY,
+  device_serial     TEXT NOT NULL REFERENCES devices(serial),
+  work_order_id     TEXT NOT NULL,
+  der               BLOB NOT NULL,
+  public_key_sha256 TEXT NOT NULL,
+  issued_at         TEXT NOT NULL,
+  status            TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'void')),
+  void_reason       TEXT
+);
+CREATE INDEX certificates_device ON certificates(device_serial);
+
+CREATE TABLE device_stages (
+  serial      TEXT NOT NULL REFERENCES devices(serial),
+  run_id      TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  duration_ms REAL NOT NULL,
+  error_code  TEXT,
+  PRIMARY KEY (serial, run_id, name)
+);
+
+CREATE TABLE audit_events (
+  seq        INTEGER PRIMARY KEY,
+  at         TEXT NOT NULL,
+  station_id TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  serial     TEXT,
+  data       TEXT NOT NULL,
+  prev_hash  TEXT NOT NULL,
+  hash       TEXT NOT NULL
+);
+CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+`,
+  },
+];

@@ -1,0 +1,66 @@
+/**
+ * Opens the station database (better-sqlite3 12: version 13 crashes on Node 20) with WAL and
+ * synchronous=FULL, and brings its schema up to date with the versioned migrator.
+ * The only file that imports better-sqlite3.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { DatabaseError } from '../core/errors';
+import { MIGRATIONS, type Migration } from './migrations';
+
+export type SqliteDb = BetterSqlite3.Database;
+
+export function toDatabaseError(err: unknown, doing: string): DatabaseError {
+  if (err instanceof DatabaseError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === 'SQLITE_FULL') return new DatabaseError('DB_DISK_FULL', `The database disk is full while ${doing}. Free space; nothing was lost.`, { cause: err, retryable: true });
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new DatabaseError('DB_BUSY', `The database is busy while ${doing}.`, { cause: err, retryable: true });
+  if (code.startsWith('SQLITE_CONSTRAINT')) return new DatabaseError('DB_CONSTRAINT', `A database constraint failed while ${doing}: ${message}`, { cause: err });
+  return new DatabaseError('DB_ERROR', `The database failed while ${doing}: ${message}`, { cause: err });
+}
+
+export function currentSchemaVersion(db: SqliteDb): number {
+  const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
+  if (!exists) return 0;
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  return row.v ?? 0;
+}
+
+export function migrate(db: SqliteDb, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const from = currentSchemaVersion(db);
+  const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
+  if (from > latest) {
+    throw new DatabaseError('DB_SCHEMA_TOO_NEW', `The database schema is version ${from}, newer than this station knows (${latest}). Upgrade the station software.`);
+  }
+  for (const m of migrations) {
+    if (m.version <= from) continue;
+    try {
+      db.transaction(() => {
+        db.exec(m.sql);
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      })();
+    } catch (err) {
+      throw toDatabaseError(err, `applying migration ${m.version} (${m.name})`);
+    }
+  }
+  return { from, to: Math.max(from, latest) };
+}
+
+export function openDatabase(path: string): SqliteDb {
+  let db: SqliteDb;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    db = new BetterSqlite3(path);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+  } catch (err) {
+    throw toDatabaseError(err, `opening ${path}`);
+  }
+  migrate(db);
+  return db;
+}

@@ -1,0 +1,284 @@
+/**
+ * The manufacturer database for device records. Every state change writes the device row and
+ * its audit event in one transaction; serials are allocated from the work order's range in the
+ * same transaction as the device row, so a serial is never given twice, across restarts too.
+ */
+import { createHash } from 'node:crypto';
+import type { WorkOrder } from '../core/config';
+import { DatabaseError, StationError, type StageName } from '../core/errors';
+import { formatSerial } from '../core/config';
+import type { KeyOrigin, MethodId } from '../core/method-id';
+import type { IssuanceJournal, IssuedCertificateEntry } from '../core/ports/issuance-journal';
+import { AuditChain } from './audit-chain';
+import { toDatabaseError, type SqliteDb } from './sqlite-database';
+
+export type DeviceStatus = 'assigned' | 'issued' | 'verified' | 'passed' | 'failed';
+export type LabelState = 'none' | 'pending' | 'printed' | 'failed';
+
+export interface DeviceRecord {
+  serial: string;
+  workOrderId: string;
+  runId: string;
+  stationId: string;
+  port: string | null;
+  hardwareId: string | null;
+  model: string | null;
+  firmwareVersion: string | null;
+  macs: string[];
+  method: MethodId;
+  keyOrigin: KeyOrigin | null;
+  publicKeySpki: Buffer | null;
+  publicKeySha256: string | null;
+  certificateSerial: string | null;
+  certificateDer: Buffer | null;
+  certificateStatus: 'active' | 'void' | null;
+  dppUri: string | null;
+  status: DeviceStatus;
+  error: { code: string; message: string; stage: string | null } | null;
+  disposition: 'rework' | 'scrap' | null;
+  labelState: LabelState;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface AllocateDeviceInput {
+  runId: string;
+  workOrder: WorkOrder;
+  port: string;
+  hardwareId: string;
+  model: string;
+  firmwareVersion: string;
+  macs: string[];
+  method: MethodId;
+}
+
+export interface StageResultRow {
+  name: StageName;
+  status: 'ok' | 'failed' | 'skipped';
+  durationMs: number;
+  errorCode?: string;
+}
+
+interface DeviceRow {
+  serial: string;
+  work_order_id: string;
+  run_id: string;
+  station_id: string;
+  port: string | null;
+  hardware_id: string | null;
+  model: string | null;
+  firmware_version: string | null;
+  method: string;
+  key_origin: string | null;
+  public_key_spki: Buffer | null;
+  public_key_sha256: string | null;
+  certificate_serial: string | null;
+  dpp_uri: string | null;
+  status: DeviceStatus;
+  error_code: string | null;
+  error_message: string | null;
+  error_stage: string | null;
+  disposition: 'rework' | 'scrap' | null;
+  label_state: LabelState;
+  created_at: string;
+  updated_at: string;
+}
+
+export class SqliteRecordStore implements IssuanceJournal {
+  readonly audit: AuditChain;
+
+  constructor(
+    readonly db: SqliteDb,
+    readonly stationId: string,
+  ) {
+    this.audit = new AuditChain(db, stationId);
+  }
+
+  private tx<T>(doing: string, fn: () => T): T {
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      if (err instanceof StationError) throw err;
+      throw toDatabaseError(err, doing);
+    }
+  }
+
+  /** Insert the work order, or check that the stored one has the same serial format. */
+  ensureWorkOrder(wo: WorkOrder): void {
+    this.tx(`registering work order ${wo.id}`, () => {
+      const row = this.db.prepare('SELECT * FROM work_orders WHERE id = ?').get(wo.id) as
+        | { serial_prefix: string; serial_width: number; serial_first: number; serial_last: number; method: string; product: string }
+        | undefined;
+      if (!row) {
+        this.db
+          .prepare(
+            `INSERT INTO work_orders (id, product, method, serial_prefix, serial_width, serial_first, serial_last, next_serial, owner, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          )
+          .run(wo.id, wo.product, wo.method, wo.serial.prefix, wo.serial.width, wo.serial.first, wo.serial.last, wo.serial.first, wo.owner ?? null, new Date().toISOString());
+        this.audit.append({ type: 'work-order.created', serial: null, data: { workOrder: wo.id, product: wo.product, method: wo.method } });
+        return;
+      }
+      if (row.serial_prefix !== wo.serial.prefix || row.serial_width !== wo.serial.width || row.serial_first !== wo.serial.first) {
+        throw new DatabaseError(
+          'WORK_ORDER_CONFLICT',
+          `Work order ${wo.id} is already in the database with another serial format (${row.serial_prefix}, width ${row.serial_width}, from ${row.serial_first}); a work order's serial range cannot change.`,
+        );
+      }
+      if (row.serial_last !== wo.serial.last) {
+        this.db.prepare('UPDATE work_orders SET serial_last = ? WHERE id = ?').run(Math.max(row.serial_last, wo.serial.last), wo.id);
+      }
+    });
+  }
+
+  startRun(runId: string, workOrderId: string): void {
+    this.tx('starting a run', () => {
+      this.db.prepare('INSERT INTO runs (id, station_id, work_order_id, started_at) VALUES (?, ?, ?, ?)').run(runId, this.stationId, workOrderId, new Date().toISOString());
+      this.audit.append({ type: 'run.started', serial: null, data: { runId, workOrder: workOrderId } });
+    });
+  }
+
+  finishRun(runId: string, counts: Record<string, number>): void {
+    this.tx('finishing a run', () => {
+      this.db.prepare('UPDATE runs SET finished_at = ? WHERE id = ?').run(new Date().toISOString(), runId);
+      this.audit.append({ type: 'run.finished', serial: null, data: { runId, ...counts } });
+    });
+  }
+
+  /** Allocate the work order's next serial to a device and record it, with its MACs. */
+  allocateDevice(input: AllocateDeviceInput): string {
+    return this.tx('assigning a serial', () => {
+      for (const mac of input.macs) {
+        const used = this.db.prepare('SELECT serial FROM device_macs WHERE mac = ?').get(mac) as { serial: string } | undefined;
+        if (used) {
+          throw new DatabaseError('MAC_ALREADY_USED', `The device reports MAC ${mac}, which already belongs to device ${used.serial}; a MAC is never given twice.`, {
+            stage: 'assign',
+            details: { mac, serial: used.serial },
+          });
+        }
+      }
+      const wo = this.db.prepare('SELECT next_serial, serial_last FROM work_orders WHERE id = ?').get(input.workOrder.id) as
+        | { next_serial: number; serial_last: number }
+        | undefined;
+      if (!wo) throw new DatabaseError('WORK_ORDER_UNKNOWN', `Work order ${input.workOrder.id} is not in the database.`, { stage: 'assign' });
+      if (wo.next_serial > wo.serial_last) {
+        throw new DatabaseError('SERIAL_RANGE_EXHAUSTED', `Work order ${input.workOrder.id} has used its whole serial range (last ${wo.serial_last}).`, { stage: 'assign' });
+      }
+      const serial = formatSerial(input.workOrder.serial, wo.next_serial);
+      this.db.prepare('UPDATE work_orders SET next_serial = next_serial + 1 WHERE id = ?').run(input.workOrder.id);
+      const now = new Date().toISOString();
+      this.db
+        .prepare(
+          `INSERT INTO devices (serial, work_order_id, run_id, station_id, port, hardware_id, model, firmware_version, method, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'assigned', ?, ?)`,
+        )
+        .run(serial, input.workOrder.id, input.runId, this.stationId, input.port, input.hardwareId, input.model, input.firmwareVersion, input.method, now, now);
+      for (const mac of input.macs) this.db.prepare('INSERT INTO device_macs (mac, serial) VALUES (?, ?)').run(mac, serial);
+      this.audit.append({ type: 'device.assigned', serial, data: { runId: input.runId, port: input.port, hardwareId: input.hardwareId, macs: input.macs } });
+      return serial;
+    });
+  }
+
+  /** IssuanceJournal: the certificate is durable before the issuer hands it out. */
+  recordIssued(entry: IssuedCertificateEntry): void {
+    this.tx('recording an issued certificate', () => {
+      this.db
+        .prepare('INSERT INTO certificates (serial_hex, device_serial, work_order_id, der, public_key_sha256, issued_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(entry.certificateSerialHex, entry.deviceSerial, entry.workOrderId, entry.certificateDer, entry.publicKeySha256Hex, entry.issuedAt.toISOString());
+      const changed = this.db
+        .prepare("UPDATE devices SET status = 'issued', certificate_serial = ?, public_key_sha256 = ?, updated_at = ? WHERE serial = ? AND status = 'assigned'")
+        .run(entry.certificateSerialHex, entry.publicKeySha256Hex, new Date().toISOString(), entry.deviceSerial);
+      if (changed.changes !== 1) {
+        throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${entry.deviceSerial} is not waiting for a certificate; refusing to record a second one.`, { stage: 'issue' });
+      }
+      this.audit.append({ type: 'certificate.issued', serial: entry.deviceSerial, data: { certificateSerial: entry.certificateSerialHex, publicKeySha256: entry.publicKeySha256Hex } });
+    });
+  }
+
+  recordVerified(input: { serial: string; keyOrigin: KeyOrigin; publicKeySpki: Buffer; dppUri: string; stages: StageResultRow[]; runId: string }): void {
+    this.tx('recording a verified device', () => {
+      const changed = this.db
+        .prepare("UPDATE devices SET status = 'verified', key_origin = ?, public_key_spki = ?, public_key_sha256 = ?, dpp_uri = ?, updated_at = ? WHERE serial = ? AND status = 'issued'")
+        .run(input.keyOrigin, input.publicKeySpki, createHash('sha256').update(input.publicKeySpki).digest('hex'), input.dppUri, new Date().toISOString(), input.serial);
+      if (changed.changes !== 1) throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${input.serial} is not in state "issued".`, { stage: 'record' });
+      this.writeStages(input.serial, input.runId, input.stages);
+      this.audit.append({ type: 'device.verified', serial: input.serial, data: { keyOrigin: input.keyOrigin, dppUri: input.dppUri } });
+    });
+  }
+
+  markPassed(serial: string, runId: string, stages: StageResultRow[]): void {
+    this.tx('marking a device passed', () => {
+      const changed = this.db.prepare("UPDATE devices SET status = 'passed', label_state = 'pending', updated_at = ? WHERE serial = ? AND status = 'verified'").run(new Date().toISOString(), serial);
+      if (changed.changes !== 1) throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${serial} is not in state "verified".`, { stage: 'lock' });
+      this.writeStages(serial, runId, stages);
+      this.audit.append({ type: 'device.passed', serial, data: {} });
+    });
+  }
+
+  /** A failed device keeps its record; any certificate it was issued is voided. */
+  markFailed(serial: string, runId: string, error: { code: string; message: string; stage: string | null }, stages: StageResultRow[], disposition: 'rework' | 'scrap' = 'rework'): void {
+    this.tx('marking a device failed', () => {
+      const now = new Date().toISOString();
+      this.db
+        .prepare("UPDATE devices SET status = 'failed', error_code = ?, error_message = ?, error_stage = ?, disposition = ?, updated_at = ? WHERE serial = ?")
+        .run(error.code, error.message, error.stage, disposition, now, serial);
+      const voided = this.db
+        .prepare("UPDATE certificates SET status = 'void', void_reason = ? WHERE device_serial = ? AND status = 'active'")
+        .run(`device failed: ${error.code}`, serial);
+      this.writeStages(serial, runId, stages);
+      this.audit.append({ type: 'device.failed', serial, data: { code: error.code, stage: error.stage, disposition, certificatesVoided: voided.changes } });
+    });
+  }
+
+  setLabelState(serial: string, state: LabelState, reason?: string): void {
+    this.tx('recording a label state', () => {
+      this.db.prepare('UPDATE devices SET label_state = ?, updated_at = ? WHERE serial = ?').run(state, new Date().toISOString(), serial);
+      this.audit.append({ type: `label.${state}`, serial, data: reason ? { reason } : {} });
+    });
+  }
+
+  private writeStages(serial: string, runId: string, stages: StageResultRow[]): void {
+    const stmt = this.db.prepare(
+      'INSERT INTO device_stages (serial, run_id, name, status, duration_ms, error_code) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial, run_id, name) DO UPDATE SET status = excluded.status, duration_ms = excluded.duration_ms, error_code = excluded.error_code',
+    );
+    for (const s of stages) stmt.run(serial, runId, s.name, s.status, s.durationMs, s.errorCode ?? null);
+  }
+
+  getDevice(serial: string): DeviceRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM devices WHERE serial = ?').get(serial) as DeviceRow | undefined;
+    if (!row) return undefined;
+    const macs = (this.db.prepare('SELECT mac FROM device_macs WHERE serial = ? ORDER BY mac').all(serial) as { mac: string }[]).map((r) => r.mac);
+    const cert = row.certificate_serial
+      ? (this.db.prepare('SELECT der, status FROM certificates WHERE serial_hex = ?').get(row.certificate_serial) as { der: Buffer; status: 'active' | 'void' } | undefined)
+      : undefined;
+    return {
+      serial: row.serial,
+      workOrderId: row.work_order_id,
+      runId: row.run_id,
+      stationId: row.station_id,
+      port: row.port,
+      hardwareId: row.hardware_id,
+      model: row.model,
+      firmwareVersion: row.firmware_version,
+      macs,
+      method: row.method as MethodId,
+      keyOrigin: row.key_origin as KeyOrigin | null,
+      publicKeySpki: row.public_key_spki,
+      publicKeySha256: row.public_key_sha256,
+      certificateSerial: row.certificate_serial,
+      certificateDer: cert?.der ?? null,
+      certificateStatus: cert?.status ?? null,
+      dppUri: row.dpp_uri,
+      status: row.status,
+      error: row.error_code ? { code: row.error_code, message: row.error_message ?? '', stage: row.error_stage } : null,
+      disposition: row.disposition,
+      labelState: row.label_state,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

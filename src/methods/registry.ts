@@ -1,0 +1,20 @@
+import { ConfigError } from '../core/errors';
+import type { MethodId } from '../core/method-id';
+import type { KeyMethod } from './key-method';
+import { SecureElementKeygenMethod } from './secure-element-keygen/secure-element-keygen-method';
+
+const FACTORIES: Partial<Record<MethodId, () => KeyMethod>> = {
+  'secure-element-keygen': () => new SecureElementKeygenMethod(),
+};
+
+export function implementedMethods(): MethodId[] {
+  return Object.keys(FACTORIES) as MethodId[];
+}
+
+export function createKeyMethod(id: MethodId): KeyMethod {
+  const factory = FACTORIES[id];
+  if (!factory) {
+    throw new ConfigError('METHOD_NOT_IMPLEMENTED', `The method ${id} is not implemented in this station yet; implemented: ${implementedMethods().join(', ')}.`);
+  }
+  return factory();
+}

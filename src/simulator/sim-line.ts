@@ -1,0 +1,99 @@
+/**
+ * A line of simulated devices: K PTY pairs (socat), one VirtualDevice per port, each port with
+ * its own secure-element token in the simulator's SoftHSM (never the station's).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Pkcs11Library } from '../hsm/pkcs11/pkcs11-library';
+import { Pkcs11Token } from '../hsm/pkcs11/pkcs11-token';
+import { ensureSoftHsmConfig } from '../hsm/pkcs11/softhsm-config';
+import { DevicePort } from './device-port';
+import type { Fault } from './faults';
+import { openPtyPair, type PtyPair } from './pty-pair';
+import { SimulatedSecureElement } from './simulated-secure-element';
+import { VirtualDevice } from './virtual-device';
+
+export interface SimLineOptions {
+  dir: string;
+  ports: number;
+  model: string;
+  firmwareVersion: string;
+  faults: Map<number, Set<Fault>>;
+  softhsmModule: string;
+}
+
+export interface SimPortInfo {
+  index: number;
+  stationPath: string;
+  devicePath: string;
+  seToken: string;
+}
+
+function secret(path: string): string {
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  const value = randomBytes(12).toString('base64url');
+  writeFileSync(path, value + '\n', { mode: 0o600 });
+  chmodSync(path, 0o600);
+  return value;
+}
+
+export function seTokenLabel(index: number): string {
+  return `se-port-${index}`;
+}
+
+export class SimLine {
+  private readonly pairs: PtyPair[] = [];
+  private readonly devicePorts: DevicePort[] = [];
+  private readonly tokens: Pkcs11Token[] = [];
+  readonly devices: VirtualDevice[] = [];
+  readonly ports: SimPortInfo[] = [];
+
+  private constructor(private readonly options: SimLineOptions) {}
+
+  static async start(options: SimLineOptions): Promise<SimLine> {
+    const line = new SimLine(options);
+    try {
+      await line.startAll();
+    } catch (err) {
+      await line.stop();
+      throw err;
+    }
+    return line;
+  }
+
+  private async startAll(): Promise<void> {
+    const dir = resolve(this.options.dir);
+    mkdirSync(join(dir, 'links'), { recursive: true });
+    // SoftHSM reads SOFTHSM2_CONF when the module initialises; the simulator always uses its own.
+    process.env.SOFTHSM2_CONF = ensureSoftHsmConfig(dir);
+    const library = Pkcs11Library.open(this.options.softhsmModule);
+    const pin = secret(join(dir, 'se-pin'));
+    const soPin = secret(join(dir, 'se-so-pin'));
+    for (let i = 0; i < this.options.ports; i++) {
+      const label = seTokenLabel(i);
+      if (!library.findToken(label)) library.initToken(label, soPin, pin);
+      const token = Pkcs11Token.login(library, label, pin);
+      this.tokens.push(token);
+      const pair = await openPtyPair(join(dir, 'links', `port${i}`), join(dir, 'links', `port${i}.device`));
+      this.pairs.push(pair);
+      const device = new VirtualDevice({
+        model: this.options.model,
+        firmwareVersion: this.options.firmwareVersion,
+        faults: this.options.faults.get(i) ?? new Set(),
+        se: new SimulatedSecureElement(token),
+      });
+      this.devices.push(device);
+      const port = new DevicePort(pair.devicePath, device);
+      await port.open();
+      this.devicePorts.push(port);
+      this.ports.push({ index: i, stationPath: pair.stationPath, devicePath: pair.devicePath, seToken: label });
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.devicePorts.map((p) => p.close()));
+    await Promise.all(this.pairs.map((p) => p.close()));
+    for (const t of this.tokens) t.close();
+  }
+}

@@ -1,0 +1,129 @@
+/** `station`: the headless CLI (contracts.md §2). */
+import 'reflect-metadata';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, InterruptedError, StationError } from '../../core/errors';
+import { createFileLogger } from '../pino-logger';
+import { createStation } from '../station';
+import { ExitCode, exitCodeFor } from './exit-codes';
+import { loadConfig } from './load-config';
+import { createProgress } from './progress';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function fail(err: unknown): never {
+  if (err instanceof StationError) {
+    process.stderr.write(`station: ${err.code}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`station: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  process.exit(exitCodeFor(err));
+}
+
+interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+}
+
+export function main(argv: string[]): void {
+  const program = new Command();
+  program
+    .name('station')
+    .description('Factory provisioning station: IDevID (IEEE 802.1AR) and DPP birth credentials for IoT devices')
+    .option('--config <FILE>', 'JSON configuration, overlaid on the embedded defaults')
+    .option('--data-dir <DIR>', 'station data: database, SoftHSM tokens, PIN file, CA chain', 'data')
+    .showHelpAfterError()
+    .exitOverride((err) => {
+      process.exit(err.exitCode === 0 ? 0 : ExitCode.USAGE);
+    });
+
+  const pki = program.command('pki').description('test PKI in SoftHSM');
+  pki
+    .command('init')
+    .description('create (once) a SoftHSM token with the IDevID root and issuing CA keys, and write the CA chain')
+    .action(async () => {
+      const g = program.opts<GlobalOptions>();
+      try {
+        const config = loadConfig(g.config);
+        const dataDir = resolve(g.dataDir ?? 'data');
+        mkdirSync(dataDir, { recursive: true });
+        const station = createStation(config, { dataDir, log: createFileLogger(join(dataDir, 'station.log'), { station: config.stationId }) });
+        const result = await station.pkiInit();
+        const made = Object.entries(result.created).filter(([, v]) => v).map(([k]) => k);
+        process.stdout.write(
+          `${made.length ? `created: ${made.join(', ')}` : 'test PKI already present; nothing changed'}\n` +
+            `token: ${config.hsm.tokenLabel} (PIN from ${result.pinSource})\nchain: ${result.paths.chain}\n`,
+        );
+        process.exit(ExitCode.OK);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+  program
+    .command('batch')
+    .description('provision devices on several ports in parallel and write DIR/report.json')
+    .option('--simulate <PORTS>', 'start PORTS simulated devices on PTY pairs', positiveInt)
+    .option('--count <N>', 'devices in total (default: one per port)', positiveInt)
+    .option('--method <ID>', 'check that the work order uses this method')
+    .option('--work-order <ID>', 'work order (default: the configuration\'s defaultWorkOrder)')
+    .option('--port <PATH...>', 'serial ports to use when not simulating')
+    .option('--sim-faults <SPEC>', 'simulator faults per port index, e.g. "0=silent,1=csr-wrong-serial"')
+    .option('--out <DIR>', 'where report.json, certificates and labels go', 'out')
+    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string }) => {
+      const g = program.opts<GlobalOptions>();
+      const outDir = resolve(opts.out);
+      const dataDir = resolve(g.dataDir && program.getOptionValueSource('dataDir') !== 'default' ? g.dataDir : join(outDir, 'data'));
+      const controller = new AbortController();
+      let interrupted = false;
+      const onSignal = () => {
+        if (interrupted) process.exit(ExitCode.INTERRUPTED);
+        interrupted = true;
+        process.stderr.write('\nstation: interrupted; finishing the current stage of each device (press Ctrl-C again to quit at once)\n');
+        controller.abort(new InterruptedError());
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      const progress = createProgress();
+      try {
+        const config = loadConfig(g.config);
+        const wo = config.workOrders.find((w) => w.id === (opts.workOrder ?? config.defaultWorkOrder));
+        if (opts.method && wo && wo.method !== opts.method) {
+          throw new ConfigError('METHOD_MISMATCH', `Work order ${wo.id} uses method ${wo.method}, not ${opts.method}. Choose another work order or method.`);
+        }
+        mkdirSync(outDir, { recursive: true });
+        mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+        const log = createFileLogger(join(outDir, 'station.log'), { station: config.stationId });
+        const station = createStation(config, { dataDir, log });
+        if (opts.simulate !== undefined) await station.pkiInit();
+        const report = await station.runBatch({
+          workOrderId: opts.workOrder,
+          simulate: opts.simulate,
+          simulateFaults: opts.simFaults,
+          ports: opts.port,
+          count: opts.count,
+          outDir,
+          signal: controller.signal,
+          onStart: ({ total }) => progress.start(total),
+          onDevice: (r) => progress.device(r),
+        });
+        progress.stop();
+        log.flush();
+        const c = report.counts;
+        process.stderr.write(
+          `${c.passed}/${c.total} passed, ${c.failed} failed${c.labelPending ? `, ${c.labelPending} label(s) pending` : ''}; report: ${join(outDir, 'report.json')}\n`,
+        );
+        process.exit(c.failed > 0 ? ExitCode.DEVICE_FAILED : ExitCode.OK);
+      } catch (err) {
+        progress.stop();
+        fail(err);
+      }
+    });
+
+  program.parseAsync(argv).catch(fail);
+}

@@ -1,0 +1,84 @@
+/**
+ * Runs devices on several ports in parallel. Each port takes the next device while the batch's
+ * count lasts; a port whose device never answers is taken out of the run (the rest go on).
+ */
+import { DeviceClient, type DeviceClientTimeouts } from '../../device/device-client';
+import { DeviceConnection } from '../../device/device-connection';
+import type { Transport } from '../../device/transport/transport';
+import { asStationError } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import { provisionDevice, type DeviceRunContext } from './device-run';
+import type { DeviceReport } from './report';
+
+export interface BatchRunOptions {
+  ports: readonly string[];
+  count: number;
+  openTransport: (path: string) => Transport;
+  timeouts: DeviceClientTimeouts;
+  onDevice?: (report: DeviceReport) => void;
+  log: Logger;
+}
+
+export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOptions): Promise<DeviceReport[]> {
+  let remaining = opts.count;
+  const reports: DeviceReport[] = [];
+  const take = () => {
+    if (remaining <= 0 || ctx.signal.aborted) return false;
+    remaining--;
+    return true;
+  };
+  const portFailure = (port: string, err: unknown): DeviceReport => {
+    const e = asStationError(err, 'TRANSPORT_OPEN_FAILED', 'connect');
+    return {
+      serial: null,
+      status: 'failed',
+      method: ctx.method.id,
+      port,
+      hardwareId: null,
+      macs: [],
+      keyOrigin: null,
+      certificatePath: null,
+      chainPath: null,
+      dppUri: null,
+      labelPngPath: null,
+      labelZplPath: null,
+      label: { state: 'pending', reason: 'device failed' },
+      error: { code: e.code, message: e.message, stage: e.stage ?? 'connect' },
+      stages: [{ name: 'connect', status: 'failed', durationMs: 0 }],
+      sync: { masa: 'disabled', supplyChain: 'disabled' },
+    };
+  };
+  const finish = (r: DeviceReport) => {
+    reports.push(r);
+    opts.onDevice?.(r);
+  };
+
+  await Promise.all(
+    opts.ports.map(async (port) => {
+      if (!take()) return;
+      const transport = opts.openTransport(port);
+      try {
+        await transport.open();
+      } catch (err) {
+        finish(portFailure(port, err));
+        return;
+      }
+      const client = new DeviceClient(new DeviceConnection(transport, opts.log.child({ port })), opts.timeouts);
+      try {
+        let first = true;
+        while (first || take()) {
+          first = false;
+          const report = await provisionDevice(client, ctx);
+          finish(report);
+          if (report.error && (report.error.stage === 'connect' || report.error.code === 'TRANSPORT_DISCONNECTED')) {
+            opts.log.warn({ port, code: report.error.code }, 'port taken out of the run');
+            break;
+          }
+        }
+      } finally {
+        await client.connection.close().catch(() => undefined);
+      }
+    }),
+  );
+  return reports;
+}

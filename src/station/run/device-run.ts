@@ -1,0 +1,239 @@
+/**
+ * One device through the run model: connect -> identify -> assign -> obtain-key -> issue ->
+ * install -> verify (read back + challenge) -> record -> lock -> label -> queue-sync.
+ * A failure keeps whatever record exists (with the certificate voided) and says which stage,
+ * which code and what the operator can do.
+ */
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
+import type { ProductProfile, WorkOrder } from '../../core/config';
+import { DppUri } from '../../core/dpp-uri';
+import { p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
+import { CaError, DeviceError, StationError, asStationError } from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import type { LabelRenderer, LabelSpec } from '../../core/ports/label-renderer';
+import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
+import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
+import { Item } from '../../device/protocol/commands';
+import { checkCsr } from '../../hsm/ca/csr-check';
+import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
+import { toPem } from '../../hsm/ca/x509-builder';
+import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
+import type { KeyMethod } from '../../methods/key-method';
+import type { DeviceReport } from './report';
+import { StageRecorder } from './stages';
+
+export interface DeviceRunContext {
+  runId: string;
+  workOrder: WorkOrder;
+  product: ProductProfile;
+  method: KeyMethod;
+  store: SqliteRecordStore;
+  issuer: IdevidIssuer;
+  renderers: readonly LabelRenderer[];
+  /** The report's folder; every path in the report is relative to it. */
+  outDir: string;
+  /** PEM chain file (issuing CA, then root) inside outDir. */
+  chainPath: string;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+function spkiOfCertificate(der: Buffer): Buffer {
+  return Buffer.from(AsnConvert.serialize(AsnConvert.parse(der, Certificate).tbsCertificate.subjectPublicKeyInfo));
+}
+
+export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContext): Promise<DeviceReport> {
+  const stages = new StageRecorder(ctx.signal);
+  const report: DeviceReport = {
+    serial: null,
+    status: 'failed',
+    method: ctx.method.id,
+    port: client.port,
+    hardwareId: null,
+    macs: [],
+    keyOrigin: null,
+    certificatePath: null,
+    chainPath: null,
+    dppUri: null,
+    labelPngPath: null,
+    labelZplPath: null,
+    label: { state: 'pending', reason: 'device not passed' },
+    error: null,
+    stages: stages.stages,
+    sync: { masa: 'disabled', supplyChain: 'disabled' },
+  };
+  let log = ctx.log.child({ port: client.port });
+  let serial: string | undefined;
+  let passed = false;
+  try {
+    await stages.run('connect', () => client.hello());
+    const identity: DeviceIdentity = await stages.run('identify', async () => {
+      const id = await client.identify();
+      if (id.locked) {
+        throw new DeviceError('DEVICE_ALREADY_LOCKED', `The device on ${client.port} (hardware id ${id.hardwareId}) is already locked: it was provisioned before. Set it aside for rework.`);
+      }
+      if (id.model !== ctx.product.model) {
+        throw new DeviceError('DEVICE_WRONG_MODEL', `The device on ${client.port} is a ${id.model}, but work order ${ctx.workOrder.id} builds ${ctx.product.model}.`);
+      }
+      const support = ctx.method.supports(id);
+      if (!support.ok) throw new DeviceError('METHOD_UNSUPPORTED_BY_DEVICE', `The device on ${client.port} cannot use method ${ctx.method.id}: ${support.reason}.`);
+      if (id.macs.length === 0 && ctx.product.dpp.includeMac) throw new DeviceError('DEVICE_NO_MAC', `The device on ${client.port} reports no MAC address, and the product's DPP URI needs one.`);
+      return id;
+    });
+    report.hardwareId = identity.hardwareId;
+    report.macs = identity.macs;
+
+    serial = await stages.run('assign', () =>
+      ctx.store.allocateDevice({
+        runId: ctx.runId,
+        workOrder: ctx.workOrder,
+        port: client.port,
+        hardwareId: identity.hardwareId,
+        model: identity.model,
+        firmwareVersion: identity.firmwareVersion,
+        macs: identity.macs,
+        method: ctx.method.id,
+      }),
+    );
+    report.serial = serial;
+    log = log.child({ serial });
+    const assignedSerial = serial;
+
+    const { spki } = await stages.run('obtain-key', async () => {
+      const material = await ctx.method.obtainKeyMaterial({ client, serial: assignedSerial, signal: ctx.signal });
+      const checked = checkCsr(material.csrDer, { serial: assignedSerial });
+      let reported: Buffer;
+      try {
+        reported = p256SpkiFromPoint(p256PointFromSpki(material.reportedSpki));
+      } catch (err) {
+        throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${client.port} reported an unusable public key: ${(err as Error).message}.`);
+      }
+      if (!reported.equals(checked.spki)) {
+        throw new CaError('CSR_KEY_MISMATCH', `The device on ${client.port} sent a certificate request for a key other than the one its secure element generated.`);
+      }
+      return checked;
+    });
+
+    const issued = await stages.run('issue', () =>
+      ctx.issuer.issue({ spki, serial: assignedSerial, model: identity.model, workOrderId: ctx.workOrder.id, profile: ctx.product.idevid }),
+    );
+    const certsDir = join(ctx.outDir, 'certs');
+    mkdirSync(certsDir, { recursive: true });
+    const certPath = join(certsDir, `${assignedSerial}.pem`);
+    writeFileSync(certPath, toPem(issued.certificateDer));
+    report.certificatePath = relative(ctx.outDir, certPath);
+    report.chainPath = relative(ctx.outDir, ctx.chainPath);
+
+    // The DPP URI carries the key from the issued certificate, never the one the device reported.
+    const certSpki = spkiOfCertificate(issued.certificateDer);
+    const dpp = DppUri.build({
+      channels: ctx.product.dpp.channels,
+      mac: ctx.product.dpp.includeMac ? identity.macs[0] : undefined,
+      info: ctx.product.dpp.includeSerialAsInfo ? assignedSerial : undefined,
+      version: ctx.product.dpp.version,
+      publicKeySpki: certSpki,
+    }).toString();
+    report.dppUri = dpp;
+
+    await stages.run('install', async () => {
+      await client.installChain([issued.certificateDer, ...issued.chain]);
+      await client.installDppUri(dpp);
+    });
+
+    await stages.run('verify', async () => {
+      const chain = await client.readItem(Item.IDEVID_CHAIN);
+      const expected = [issued.certificateDer, ...issued.chain];
+      if (chain.length !== expected.length || chain.some((c, i) => !c.equals(expected[i]!))) {
+        throw new DeviceError('READBACK_MISMATCH', `The certificate chain read back from the device on ${client.port} differs from what was installed.`);
+      }
+      const [uri] = await client.readItem(Item.DPP_URI);
+      if (!uri || uri.toString('utf8') !== dpp) {
+        throw new DeviceError('READBACK_MISMATCH', `The DPP URI read back from the device on ${client.port} differs from what was installed.`);
+      }
+      const nonce = randomBytes(32);
+      const signature = await client.signChallenge(nonce, assignedSerial, CHALLENGE_CONTEXT);
+      const key = createPublicKey({ key: certSpki, format: 'der', type: 'spki' });
+      let ok = false;
+      try {
+        ok = verify('sha256', challengeMessage(nonce, assignedSerial), { key, dsaEncoding: 'der' }, signature);
+      } catch {
+        ok = false;
+      }
+      if (!ok) {
+        throw new CaError('CHALLENGE_FAILED', `The device on ${client.port} could not prove it holds the key in its certificate: its challenge signature does not verify. Do not ship it.`);
+      }
+    });
+
+    await stages.run('record', () =>
+      ctx.store.recordVerified({ serial: assignedSerial, keyOrigin: ctx.method.keyOrigin, publicKeySpki: certSpki, dppUri: dpp, stages: stages.stages, runId: ctx.runId }),
+    );
+    report.keyOrigin = ctx.method.keyOrigin;
+
+    await stages.run('lock', async () => {
+      await client.lock();
+      ctx.store.markPassed(assignedSerial, ctx.runId, stages.stages);
+    });
+    report.status = 'passed';
+    passed = true;
+
+    // Label from the committed record only. A label failure never fails the device.
+    try {
+      await stages.run('label', async () => {
+        const record = ctx.store.getDevice(assignedSerial);
+        if (!record || record.status !== 'passed' || !record.dppUri) throw new StationError('label', 'LABEL_RECORD_MISSING', `No passed record for ${assignedSerial}.`);
+        const spec: LabelSpec = {
+          serial: record.serial,
+          model: record.model ?? ctx.product.model,
+          mac: record.macs[0],
+          dppUri: record.dppUri,
+          date: record.updatedAt.slice(0, 10),
+          template: ctx.product.label,
+        };
+        const labelsDir = join(ctx.outDir, 'labels');
+        mkdirSync(labelsDir, { recursive: true });
+        for (const renderer of ctx.renderers) {
+          const bytes = await renderer.render(spec);
+          const path = join(labelsDir, `${assignedSerial}.${renderer.format}`);
+          writeFileSync(path, bytes);
+          if (renderer.format === 'png') report.labelPngPath = relative(ctx.outDir, path);
+          if (renderer.format === 'zpl') report.labelZplPath = relative(ctx.outDir, path);
+        }
+        ctx.store.setLabelState(assignedSerial, 'printed');
+      });
+      report.label = { state: 'printed' };
+    } catch (err) {
+      const e = asStationError(err, 'LABEL_FAILED', 'label');
+      report.label = { state: 'pending', reason: `${e.code}: ${e.message}` };
+      log.warn({ code: e.code, msg: e.message }, 'label failed; the device stays passed with its label pending');
+      try {
+        ctx.store.setLabelState(assignedSerial, 'pending', e.code);
+      } catch {
+        // the device record is already durable; the pending label is in the report
+      }
+    }
+    stages.skip('queue-sync'); // no sync targets in this cut: both states are "disabled"
+    log.info({ serial, durationMs: stages.stages.reduce((a, s) => a + s.durationMs, 0) }, 'device passed');
+    return report;
+  } catch (err) {
+    const e = asStationError(err);
+    report.error = { code: e.code, message: e.message, stage: e.stage ?? null };
+    if (!passed) {
+      report.status = 'failed';
+      report.label = { state: 'pending', reason: 'device failed' };
+      if (serial) {
+        report.disposition = 'rework';
+        try {
+          ctx.store.markFailed(serial, ctx.runId, report.error, stages.stages, 'rework');
+        } catch (dbErr) {
+          log.error({ code: asStationError(dbErr).code }, 'could not mark the device failed in the database');
+        }
+      }
+    }
+    log.warn({ code: e.code, stage: e.stage, msg: e.message }, 'device failed');
+    return report;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * createStation(config, deps): the composition root. The only place (besides tests) that wires
+ * concrete parts: SoftHSM/PKCS#11 CA, SQLite records, serial transports, label renderers and
+ * the method registry. The CLI and the GUI are thin hosts over what this returns.
+ */
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { StationConfig, WorkOrder } from '../core/config';
+import { ConfigError, InterruptedError } from '../core/errors';
+import type { Logger } from '../core/logger';
+import { SerialTransport } from '../device/transport/serial-transport';
+import { openIdevidCa, type IdevidCa } from '../hsm/ca/idevid-ca';
+import { IdevidIssuer } from '../hsm/ca/idevid-issuer';
+import { initTestPki, type PkiInitResult } from '../hsm/ca/test-pki';
+import { PngLabelRenderer } from '../label-printer/renderers/png-label-renderer';
+import { ZplLabelRenderer } from '../label-printer/renderers/zpl-label-renderer';
+import { openDatabase } from '../manufacturer-db/sqlite-database';
+import { SqliteRecordStore } from '../manufacturer-db/sqlite-record-store';
+import { createKeyMethod } from '../methods/registry';
+import { runDevicesOnPorts } from './run/batch-runner';
+import { countDevices, type DeviceReport, type RunReport } from './run/report';
+import { startSimulator } from './simulate/simulator-process';
+
+export interface StationDeps {
+  dataDir: string;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface BatchRequest {
+  workOrderId?: string;
+  /** Start this many simulated devices on PTYs (the simulator's ports are used). */
+  simulate?: number;
+  simulateFaults?: string;
+  /** Real ports when not simulating. */
+  ports?: string[];
+  count?: number;
+  outDir: string;
+  signal: AbortSignal;
+  onStart?: (info: { runId: string; total: number; ports: string[] }) => void;
+  onDevice?: (report: DeviceReport) => void;
+}
+
+export interface Station {
+  readonly config: StationConfig;
+  readonly dataDir: string;
+  pkiInit(): Promise<PkiInitResult>;
+  runBatch(request: BatchRequest): Promise<RunReport>;
+}
+
+export function databasePath(dataDir: string): string {
+  return join(dataDir, 'station.db');
+}
+
+export function createStation(config: StationConfig, deps: StationDeps): Station {
+  const dataDir = resolve(deps.dataDir);
+  const env = deps.env ?? process.env;
+  const workOrder = (id: string | undefined): WorkOrder => {
+    const wanted = id ?? config.defaultWorkOrder;
+    const wo = config.workOrders.find((w) => w.id === wanted);
+    if (!wo) throw new ConfigError('WORK_ORDER_UNKNOWN', `No work order ${wanted} in the configuration; known: ${config.workOrders.map((w) => w.id).join(', ')}.`);
+    return wo;
+  };
+
+  const pkiInit = () => {
+    const firstProduct = Object.values(config.products)[0];
+    return initTestPki({ dataDir, hsm: config.hsm, organization: firstProduct?.idevid.organization ?? 'Test Devices', env });
+  };
+
+  return {
+    config,
+    dataDir,
+    pkiInit,
+    async runBatch(request: BatchRequest): Promise<RunReport> {
+      const wo = workOrder(request.workOrderId);
+      const product = config.products[wo.product]!;
+      const method = createKeyMethod(wo.method);
+      const outDir = resolve(request.outDir);
+      mkdirSync(outDir, { recursive: true });
+      const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+      const log = deps.log.child({ runId, station: config.stationId });
+      const startedAt = new Date().toISOString();
+
+      // Fail fast, before any device is touched: the HSM (PIN, key audit, chain) and the database.
+      let ca: IdevidCa | undefined;
+      let store: SqliteRecordStore | undefined;
+      let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
+      try {
+        ca = openIdevidCa(config.hsm, dataDir, env);
+        store = new SqliteRecordStore(openDatabase(databasePath(dataDir)), config.stationId);
+        store.ensureWorkOrder(wo);
+        const issuer = new IdevidIssuer(ca.signer, ca.chain, store);
+
+        let ports: string[];
+        if (request.simulate !== undefined) {
+          simulator = await startSimulator({ ports: request.simulate, dir: join(dataDir, 'sim'), faults: request.simulateFaults, method: wo.method, model: product.model });
+          ports = simulator.ports;
+        } else {
+          ports = request.ports && request.ports.length > 0 ? request.ports : config.ports;
+          if (ports.length === 0) throw new ConfigError('NO_PORTS', 'No ports to provision on: give --simulate N, --port PATH, or "ports" in the configuration.');
+        }
+        const count = request.count ?? ports.length;
+        const certsDir = join(outDir, 'certs');
+        mkdirSync(certsDir, { recursive: true });
+        const chainPath = join(certsDir, 'idevid-chain.pem');
+        copyFileSync(ca.chainPath, chainPath);
+
+        store.startRun(runId, wo.id);
+        request.onStart?.({ runId, total: count, ports });
+        log.info({ workOrder: wo.id, method: wo.method, ports, count }, 'run started');
+        const devices = await runDevicesOnPorts(
+          {
+            runId,
+            workOrder: wo,
+            product,
+            method,
+            store,
+            issuer,
+            renderers: [new PngLabelRenderer(), new ZplLabelRenderer()],
+            outDir,
+            chainPath,
+            log,
+            signal: request.signal,
+          },
+          {
+            ports,
+            count,
+            openTransport: (path) => new SerialTransport({ path, baudRate: config.deviceLink.baudRate }),
+            timeouts: { commandTimeoutMs: config.deviceLink.commandTimeoutMs, keygenTimeoutMs: config.deviceLink.keygenTimeoutMs },
+            onDevice: request.onDevice,
+            log,
+          },
+        );
+        const counts = countDevices(devices);
+        store.finishRun(runId, counts);
+        const report: RunReport = {
+          schemaVersion: 1,
+          runId,
+          stationId: config.stationId,
+          startedAt,
+          finishedAt: new Date().toISOString(),
+          dataDir: relative(outDir, dataDir) || '.',
+          workOrder: wo.id,
+          method: wo.method,
+          counts,
+          devices,
+        };
+        writeFileSync(join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+        log.info({ counts }, 'run finished');
+        if (request.signal.aborted) throw new InterruptedError('The run was interrupted; the report lists what was done.');
+        return report;
+      } finally {
+        await simulator?.stop();
+        store?.close();
+        ca?.close();
+      }
+    },
+  };
+}
