@@ -2,7 +2,7 @@
  * Builds and signs X.509 v3 certificates with @peculiar/asn1-x509 and a Signer (the key stays
  * in the HSM). Certificates are re-parsed and their signature verified before they are returned.
  */
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
   AlgorithmIdentifier,
@@ -121,11 +121,20 @@ export async function buildCertificate(params: CertificateParams, signer: Signer
   return der;
 }
 
+/** Issuer public keys, parsed once: there are a handful of CAs and thousands of issuances. */
+const issuerKeys = new Map<string, KeyObject>();
+
 /** Throws unless `der` is a certificate whose signature verifies with `issuerSpki`. */
 export function verifyCertificateSignature(der: Buffer, issuerSpki: Buffer): void {
   const cert = AsnConvert.parse(der, Certificate);
   const tbsRaw = Buffer.from(cert.tbsCertificateRaw ?? AsnConvert.serialize(cert.tbsCertificate));
-  const key = createPublicKey({ key: issuerSpki, format: 'der', type: 'spki' });
+  const cacheKey = issuerSpki.toString('base64');
+  let key = issuerKeys.get(cacheKey);
+  if (!key) {
+    key = createPublicKey({ key: issuerSpki, format: 'der', type: 'spki' });
+    if (issuerKeys.size > 16) issuerKeys.clear();
+    issuerKeys.set(cacheKey, key);
+  }
   const ok = verify('sha256', tbsRaw, { key, dsaEncoding: 'der' }, Buffer.from(cert.signatureValue));
   if (!ok) throw new CaError('CA_SIGNATURE_CHECK_FAILED', 'A certificate the HSM just signed does not verify with the CA public key; the HSM key and the CA certificate do not match.');
 }

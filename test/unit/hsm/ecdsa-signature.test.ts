@@ -1,0 +1,31 @@
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { derEcdsaToRaw, rawEcdsaToDer } from '../../../src/hsm/pkcs11/ecdsa-signature';
+
+describe('ECDSA signature encodings', () => {
+  it('converts PKCS#11 raw r||s to DER that verifies, over many signatures (high-bit and leading-zero cases)', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    let highBit = 0;
+    let leadingZero = 0;
+    for (let i = 0; i < 400; i++) {
+      const msg = Buffer.from(`message ${i}`);
+      const raw = sign('sha256', msg, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+      if (raw[0]! & 0x80 || raw[32]! & 0x80) highBit++;
+      if (raw[0] === 0 || raw[32] === 0) leadingZero++;
+      const der = rawEcdsaToDer(raw);
+      expect(verify('sha256', msg, { key: publicKey, dsaEncoding: 'der' }, der)).toBe(true);
+      expect(derEcdsaToRaw(der).equals(raw)).toBe(true);
+    }
+    expect(highBit).toBeGreaterThan(0);
+    expect(leadingZero).toBeGreaterThan(0);
+  });
+
+  it('encodes the edge cases exactly', () => {
+    const r = Buffer.alloc(32, 0);
+    r[31] = 1;
+    const s = Buffer.alloc(32, 0xff);
+    const der = rawEcdsaToDer(Buffer.concat([r, s]));
+    expect(der.toString('hex')).toBe('3026020101022100' + 'ff'.repeat(32));
+    expect(() => rawEcdsaToDer(Buffer.alloc(63))).toThrow(RangeError);
+  });
+});
