@@ -1,5 +1,6 @@
 /** Domain verbs over a DeviceConnection: what the station asks a device to do. */
 import { DeviceError } from '../core/errors';
+import { MAX_PAYLOAD_BYTES } from './framing/frame-codec';
 import { encodeTlv, tlv, type TlvReader } from './framing/tlv';
 import { Capability, Command, Item, KeyLocation, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, Tag, type ItemId, type KeyLocationId } from './protocol/commands';
 import type { DeviceConnection } from './device-connection';
@@ -62,7 +63,7 @@ export class DeviceClient {
     const r = await this.call(Command.IDENTIFY, []);
     try {
       const caps = r.u32(Tag.CAPABILITIES, 'CAPABILITIES');
-      return {
+      const identity: DeviceIdentity = {
         model: r.string(Tag.MODEL, 'MODEL'),
         hardwareId: r.required(Tag.HARDWARE_ID, 'HARDWARE_ID').toString('hex'),
         firmwareVersion: r.string(Tag.FIRMWARE_VERSION, 'FIRMWARE_VERSION'),
@@ -78,6 +79,8 @@ export class DeviceClient {
         locked: r.u8(Tag.LOCKED, 'LOCKED') !== 0,
         maxPayloadBytes: r.u16(Tag.MAX_PAYLOAD, 'MAX_PAYLOAD'),
       };
+      this.connection.maxPayloadBytes = Math.min(identity.maxPayloadBytes, MAX_PAYLOAD_BYTES);
+      return identity;
     } catch (err) {
       throw malformed(this.port, 'IDENTIFY reply', err);
     }

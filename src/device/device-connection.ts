@@ -39,6 +39,8 @@ export class DeviceConnection {
   private writtenAt = 0;
   private firstByteSeen = false;
   version = 1;
+  /** The device's advertised maximum payload (IDENTIFY); requests above it are refused here. */
+  maxPayloadBytes = MAX_PAYLOAD_BYTES;
   readonly stats: ExchangeStats = { requests: 0, bytesSent: 0, bytesReceived: 0, deviceWaitMs: 0, staleFrames: 0 };
 
   constructor(
@@ -72,10 +74,18 @@ export class DeviceConnection {
     if (this.closedError) throw this.closedError;
     this.seq = (this.seq + 1) & 0xffff;
     const seq = this.seq;
+    if (payload.length > this.maxPayloadBytes) {
+      throw new DeviceError(
+        'DEVICE_PAYLOAD_TOO_LARGE',
+        `${commandName(command)} needs ${payload.length} bytes, more than the ${this.maxPayloadBytes} bytes the device on ${this.transport.path} accepts in one frame.`,
+        { details: { port: this.transport.path, command: commandName(command) } },
+      );
+    }
     const bytes = encodeFrame({ version: this.version, flags: 0, seq, command, status: 0, payload });
     const reply = new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending = undefined;
+        this.decoder.reset();
         reject(
           new DeviceError(
             'DEVICE_TIMEOUT',
@@ -132,7 +142,7 @@ export class DeviceConnection {
     this.stats.bytesReceived += chunk.length;
     for (const frame of this.decoder.push(chunk)) {
       const p = this.pending;
-      if (!p || (frame.flags & FLAG_RESPONSE) === 0 || frame.seq !== p.seq || frame.command !== p.command) {
+      if (!p || (frame.flags & FLAG_RESPONSE) === 0 || frame.seq !== p.seq || frame.command !== p.command || frame.version !== this.version) {
         this.stats.staleFrames++;
         this.log.debug({ seq: frame.seq, command: commandName(frame.command) }, 'dropped a stale or unsolicited frame');
         continue;

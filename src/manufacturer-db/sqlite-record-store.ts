@@ -125,8 +125,9 @@ export class SqliteRecordStore implements IssuanceJournal {
           `Work order ${wo.id} is already in the database with another serial format (${row.serial_prefix}, width ${row.serial_width}, from ${row.serial_first}); a work order's serial range cannot change.`,
         );
       }
-      if (row.serial_last !== wo.serial.last) {
-        this.db.prepare('UPDATE work_orders SET serial_last = ? WHERE id = ?').run(Math.max(row.serial_last, wo.serial.last), wo.id);
+      if (wo.serial.last > row.serial_last) {
+        this.db.prepare('UPDATE work_orders SET serial_last = ? WHERE id = ?').run(wo.serial.last, wo.id);
+        this.audit.append({ type: 'work-order.range-extended', serial: null, data: { workOrder: wo.id, from: row.serial_last, to: wo.serial.last } });
       }
     });
   }

@@ -1,14 +1,15 @@
 /**
  * The reference firmware behaviour behind protocol v1: one virtual device at a time on a port.
- * A HELLO that reaches a locked device stands for the operator swapping in the next device:
- * the simulator presents a fresh, unprovisioned device with a new identity on the same port
- * (and the same secure-element token).
+ * A second HELLO on a port stands for the operator swapping in the next device: the simulator
+ * presents a fresh, unprovisioned device with a new identity on the same port (and the same
+ * secure-element token), whether the previous device passed or failed.
  */
 import { createHash, generateKeyPairSync, randomBytes, sign as nodeSign } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { FLAG_RESPONSE, MAX_PAYLOAD_BYTES, type Frame } from '../device/framing/frame-codec';
-import { TlvReader, encodeTlv, tlv, type TlvItem } from '../device/framing/tlv';
+import { TlvError, TlvReader, encodeTlv, tlv, type TlvItem } from '../device/framing/tlv';
+import { HsmError } from '../core/errors';
 import { challengeMessage } from '../device/protocol/challenge';
 import { Capability, Command, Item, KeyLocation, PROTOCOL_VERSION_MAX, PROTOCOL_VERSION_MIN, Tag } from '../device/protocol/commands';
 import { DeviceStatus } from '../device/protocol/status';
@@ -40,12 +41,13 @@ interface DeviceState {
   dppUri: Buffer | undefined;
   locked: boolean;
   keyReady: boolean;
+  sessionOpened: boolean;
 }
 
 function freshState(): DeviceState {
   const mac = randomBytes(6);
   mac[0] = (mac[0]! & 0xfc) | 0x02; // locally administered, unicast
-  return { hardwareId: randomBytes(8), macs: [mac], serial: undefined, chain: [], dppUri: undefined, locked: false, keyReady: false };
+  return { hardwareId: randomBytes(8), macs: [mac], serial: undefined, chain: [], dppUri: undefined, locked: false, keyReady: false, sessionOpened: false };
 }
 
 export class VirtualDevice {
@@ -76,7 +78,9 @@ export class VirtualDevice {
       return reply(DeviceStatus.OK, this.dispatch(frame.command, req));
     } catch (err) {
       if (err instanceof Refusal) return reply(err.status, [tlv.string(Tag.ERROR_DETAIL, err.message)]);
-      return reply(DeviceStatus.BAD_REQUEST, [tlv.string(Tag.ERROR_DETAIL, (err as Error).message)]);
+      if (err instanceof TlvError) return reply(DeviceStatus.BAD_REQUEST, [tlv.string(Tag.ERROR_DETAIL, err.message)]);
+      if (err instanceof HsmError) return reply(DeviceStatus.SE_ERROR, [tlv.string(Tag.ERROR_DETAIL, err.code)]);
+      return reply(DeviceStatus.INTERNAL, [tlv.string(Tag.ERROR_DETAIL, 'internal error')]);
     }
   }
 
@@ -88,17 +92,20 @@ export class VirtualDevice {
     const s = this.state;
     switch (command) {
       case Command.HELLO: {
-        if (s.locked) {
-          this.options.se.destroyBirthKey();
-          this.state = freshState();
-          this.devicesPresented++;
-        }
         const min = req.u8(Tag.VERSION_MIN, 'VERSION_MIN');
         const max = req.u8(Tag.VERSION_MAX, 'VERSION_MAX');
         const version = Math.min(max, PROTOCOL_VERSION_MAX);
         if (version < Math.max(min, PROTOCOL_VERSION_MIN)) {
           throw new Refusal(DeviceStatus.UNSUPPORTED_VERSION, `device speaks ${PROTOCOL_VERSION_MIN}..${PROTOCOL_VERSION_MAX}`);
         }
+        // A new session on a port whose device already had one stands for the operator taking
+        // that device off (passed or failed) and putting the next one on.
+        if (s.sessionOpened) {
+          this.options.se.destroyBirthKey();
+          this.state = freshState();
+          this.devicesPresented++;
+        }
+        this.state.sessionOpened = true;
         return [tlv.u8(Tag.VERSION, version)];
       }
       case Command.IDENTIFY:

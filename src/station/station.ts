@@ -79,7 +79,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       const outDir = resolve(request.outDir);
       mkdirSync(outDir, { recursive: true });
       const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
-      const log = deps.log.child({ runId, station: config.stationId });
+      const log = deps.log.child({ runId });
       const startedAt = new Date().toISOString();
 
       // Fail fast, before any device is touched: the HSM (PIN, key audit, chain) and the database.
@@ -150,6 +150,10 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         log.info({ counts }, 'run finished');
         if (request.signal.aborted) throw new InterruptedError('The run was interrupted; the report lists what was done.');
         return report;
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        log.error({ code: e.code ?? 'INTERNAL_ERROR', reason: e.message }, 'run stopped');
+        throw err;
       } finally {
         await simulator?.stop();
         store?.close();

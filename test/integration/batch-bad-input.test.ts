@@ -96,3 +96,15 @@ describe('station batch with faulty simulated devices', () => {
     }
   });
 });
+
+describe('a port whose devices keep failing', () => {
+  it('presents a fresh device after each failure, so every device fails for its own reason', async () => {
+    const out = testDir('batch-refail');
+    const r = await runStation(['batch', '--simulate', '1', '--count', '3', '--out', out, '--sim-faults', '0=csr-wrong-serial']);
+    expect(r.code).toBe(1);
+    const report = validateReport(join(out, 'report.json')) as RunReport;
+    expect(report.devices.map((d) => d.error?.code)).toEqual(['CSR_SERIAL_MISMATCH', 'CSR_SERIAL_MISMATCH', 'CSR_SERIAL_MISMATCH']);
+    expect(new Set(report.devices.map((d) => d.hardwareId)).size).toBe(3);
+    expect(r.stderr).toMatch(/\[3\/3\] DEMO-\d{6} on .*: FAILED in \d+ ms CSR_SERIAL_MISMATCH at obtain-key/);
+  });
+});

@@ -106,6 +106,12 @@ export class FrameDecoder {
     }
   }
 
+  /** Drop buffered bytes (after a timeout: a truncated frame must not hold up later replies). */
+  reset(): void {
+    this.stats.bytesDropped += this.buffer.length;
+    this.buffer = Buffer.alloc(0);
+  }
+
   /** Bytes held that do not yet form a frame. */
   get pendingBytes(): number {
     return this.buffer.length;

@@ -1,6 +1,6 @@
 /** `station`: the headless CLI (contracts.md §2). */
 import 'reflect-metadata';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, InterruptedError, StationError } from '../../core/errors';
@@ -51,7 +51,8 @@ export function main(argv: string[]): void {
       try {
         const config = loadConfig(g.config);
         const dataDir = resolve(g.dataDir ?? 'data');
-        mkdirSync(dataDir, { recursive: true });
+        mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+        chmodSync(dataDir, 0o700);
         const station = createStation(config, { dataDir, log: createFileLogger(join(dataDir, 'station.log'), { station: config.stationId }) });
         const result = await station.pkiInit();
         const made = Object.entries(result.created).filter(([, v]) => v).map(([k]) => k);
@@ -98,6 +99,7 @@ export function main(argv: string[]): void {
         }
         mkdirSync(outDir, { recursive: true });
         mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+        chmodSync(dataDir, 0o700);
         const log = createFileLogger(join(outDir, 'station.log'), { station: config.stationId });
         const station = createStation(config, { dataDir, log });
         if (opts.simulate !== undefined) await station.pkiInit();

@@ -38,7 +38,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
     device: (r) => {
       done++;
       const ms = Math.round(r.stages.reduce((a, s) => a + s.durationMs, 0));
-      const why = r.error ? ` ${r.error.code} at ${r.error.stage}: ${r.error.message}` : '';
+      const why = r.error ? ` ${r.error.code}${r.error.stage ? ` at ${r.error.stage}` : ''}: ${r.error.message}` : '';
       stream.write(`[${done}/${total}] ${r.serial ?? '(no serial)'} on ${r.port}: ${r.status.toUpperCase()} in ${ms} ms${why}\n`);
     },
     stop: () => undefined,

@@ -208,7 +208,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     } catch (err) {
       const e = asStationError(err, 'LABEL_FAILED', 'label');
       report.label = { state: 'pending', reason: `${e.code}: ${e.message}` };
-      log.warn({ code: e.code, msg: e.message }, 'label failed; the device stays passed with its label pending');
+      log.warn({ code: e.code, reason: e.message }, 'label failed; the device stays passed with its label pending');
       try {
         ctx.store.setLabelState(assignedSerial, 'pending', e.code);
       } catch {
@@ -233,7 +233,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
         }
       }
     }
-    log.warn({ code: e.code, stage: e.stage, msg: e.message }, 'device failed');
+    log.warn({ code: e.code, stage: e.stage, reason: e.message }, 'device failed');
     return report;
   }
 }

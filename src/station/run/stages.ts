@@ -1,5 +1,5 @@
 /** The run model's stages, in order (style.md), and a runner that times each one. */
-import { StationError, asStationError, type StageName } from '../../core/errors';
+import { InterruptedError, asStationError, type StageName } from '../../core/errors';
 import type { StageReport } from './report';
 
 export const STAGES: readonly StageName[] = ['connect', 'identify', 'assign', 'obtain-key', 'issue', 'install', 'verify', 'record', 'lock', 'label', 'queue-sync'];
@@ -11,8 +11,8 @@ export class StageRecorder {
 
   async run<T>(name: StageName, fn: () => Promise<T> | T): Promise<T> {
     if (this.signal.aborted) {
-      const reason = this.signal.reason;
-      throw reason instanceof StationError ? reason : asStationError(reason, 'RUN_INTERRUPTED', name);
+      // a new error per device: the abort reason is shared by every device of the run
+      throw new InterruptedError('The run was interrupted before this stage.', { stage: name });
     }
     const start = performance.now();
     try {

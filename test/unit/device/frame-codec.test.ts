@@ -66,4 +66,13 @@ describe('FrameCodec', () => {
     expect(decoder.push(big)).toEqual([]);
     expect(decoder.stats.oversized).toBeGreaterThan(0);
   });
+
+  it('reset drops a truncated frame so that later frames are not held up', () => {
+    const a = encodeFrame({ version: 1, flags: 0, seq: 1, command: 2, status: 0, payload: Buffer.from('complete') });
+    const decoder = new FrameDecoder();
+    expect(decoder.push(a.subarray(0, 12))).toEqual([]);
+    decoder.reset();
+    expect(decoder.pendingBytes).toBe(0);
+    expect(decoder.push(a).map((f) => f.payload.toString())).toEqual(['complete']);
+  });
 });
