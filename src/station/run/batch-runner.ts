@@ -8,7 +8,7 @@ import type { Transport } from '../../device/transport/transport';
 import { asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { provisionDevice, type DeviceRunContext } from './device-run';
-import type { DeviceReport } from './report';
+import { blankDeviceReport, type DeviceReport } from './report';
 
 export interface BatchRunOptions {
   ports: readonly string[];
@@ -30,22 +30,9 @@ export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOpt
   const portFailure = (port: string, err: unknown): DeviceReport => {
     const e = asStationError(err, 'TRANSPORT_OPEN_FAILED', 'connect');
     return {
-      serial: null,
-      status: 'failed',
-      method: ctx.method.id,
-      port,
-      hardwareId: null,
-      macs: [],
-      keyOrigin: null,
-      certificatePath: null,
-      chainPath: null,
-      dppUri: null,
-      labelPngPath: null,
-      labelZplPath: null,
-      label: { state: 'pending', reason: 'device failed' },
+      ...blankDeviceReport(port, ctx.method.id),
       error: { code: e.code, message: e.message, stage: e.stage ?? 'connect' },
       stages: [{ name: 'connect', status: 'failed', durationMs: 0 }],
-      sync: { masa: 'disabled', supplyChain: 'disabled' },
     };
   };
   const finish = (r: DeviceReport) => {

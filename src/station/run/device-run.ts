@@ -23,7 +23,7 @@ import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
 import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 import type { KeyMethod } from '../../methods/key-method';
-import type { DeviceReport } from './report';
+import { blankDeviceReport, type DeviceReport } from './report';
 import { StageRecorder } from './stages';
 
 export interface DeviceRunContext {
@@ -48,24 +48,7 @@ function spkiOfCertificate(der: Buffer): Buffer {
 
 export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContext): Promise<DeviceReport> {
   const stages = new StageRecorder(ctx.signal);
-  const report: DeviceReport = {
-    serial: null,
-    status: 'failed',
-    method: ctx.method.id,
-    port: client.port,
-    hardwareId: null,
-    macs: [],
-    keyOrigin: null,
-    certificatePath: null,
-    chainPath: null,
-    dppUri: null,
-    labelPngPath: null,
-    labelZplPath: null,
-    label: { state: 'pending', reason: 'device not passed' },
-    error: null,
-    stages: stages.stages,
-    sync: { masa: 'disabled', supplyChain: 'disabled' },
-  };
+  const report: DeviceReport = { ...blankDeviceReport(client.port, ctx.method.id), label: { state: 'pending', reason: 'device not passed' }, stages: stages.stages };
   let log = ctx.log.child({ port: client.port });
   let serial: string | undefined;
   let passed = false;

@@ -52,3 +52,25 @@ export function countDevices(devices: readonly DeviceReport[]): RunReport['count
     labelPending: devices.filter((d) => d.status === 'passed' && d.label.state !== 'printed').length,
   };
 }
+
+/** A device report before anything is known: failed, no serial, nothing written. */
+export function blankDeviceReport(port: string, method: MethodId): DeviceReport {
+  return {
+    serial: null,
+    status: 'failed',
+    method,
+    port,
+    hardwareId: null,
+    macs: [],
+    keyOrigin: null,
+    certificatePath: null,
+    chainPath: null,
+    dppUri: null,
+    labelPngPath: null,
+    labelZplPath: null,
+    label: { state: 'pending', reason: 'device failed' },
+    error: null,
+    stages: [],
+    sync: { masa: 'disabled', supplyChain: 'disabled' },
+  };
+}
