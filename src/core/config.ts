@@ -62,8 +62,33 @@ export const LabelTemplateSchema = z
     heightMm: z.number().positive().max(200),
     dpi: z.union([z.literal(203), z.literal(300), z.literal(600)]),
     qrErrorCorrection: z.enum(['L', 'M', 'Q', 'H']),
+    /** A Code 128 barcode of the serial under the text. */
+    code128Serial: z.boolean(),
+    /** Which lines of text the label shows (the serial always). */
+    showModel: z.boolean(),
+    showMac: z.boolean(),
+    showDate: z.boolean(),
   })
   .strict();
+
+const HOST = z.string().min(1).max(253);
+
+/** Where labels go. The station renders the format the printer takes. */
+export const PrinterConfigSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('file'), dir: z.string().min(1).optional(), format: z.enum(['png', 'zpl', 'svg']) }).strict(),
+  z
+    .object({
+      kind: z.literal('tcp9100'),
+      host: HOST,
+      port: z.number().int().min(1).max(65535),
+      timeoutMs: z.number().int().positive(),
+      /** Ask the printer for its host status (~HS) before each job. */
+      statusQuery: z.boolean(),
+    })
+    .strict(),
+  z.object({ kind: z.literal('serial'), path: z.string().min(1), baudRate: z.number().int().positive(), timeoutMs: z.number().int().positive() }).strict(),
+  z.object({ kind: z.literal('cups'), queue: z.string().regex(/^[A-Za-z0-9_.\-]{1,127}$/), format: z.enum(['png', 'zpl']), timeoutMs: z.number().int().positive() }).strict(),
+]);
 
 export const ProductProfileSchema = z
   .object({
@@ -112,6 +137,7 @@ export const StationConfigSchema = z
     workOrders: z.array(WorkOrderSchema).min(1),
     defaultWorkOrder: z.string(),
     deviceLink: DeviceLinkSchema,
+    printer: PrinterConfigSchema,
     ports: z.array(z.string()).default([]),
   })
   .strict()
@@ -131,6 +157,7 @@ export type HsmConfig = z.infer<typeof HsmConfigSchema>;
 export type IdevidProfile = z.infer<typeof IdevidProfileSchema>;
 export type DppProfile = z.infer<typeof DppProfileSchema>;
 export type LabelTemplate = z.infer<typeof LabelTemplateSchema>;
+export type PrinterConfig = z.infer<typeof PrinterConfigSchema>;
 export type ProductProfile = z.infer<typeof ProductProfileSchema>;
 export type SerialFormat = z.infer<typeof SerialFormatSchema>;
 export type WorkOrder = z.infer<typeof WorkOrderSchema>;
@@ -167,7 +194,7 @@ export function defaultStationConfig(): StationConfig {
           validityDays: null,
         },
         dpp: { channels: ['81/1', '81/6', '81/11'], includeMac: true, includeSerialAsInfo: true, version: 2 },
-        label: { widthMm: 50, heightMm: 25, dpi: 300, qrErrorCorrection: 'M' },
+        label: { widthMm: 50, heightMm: 25, dpi: 300, qrErrorCorrection: 'M', code128Serial: true, showModel: true, showMac: true, showDate: true },
       },
     },
     workOrders: [
@@ -180,6 +207,8 @@ export function defaultStationConfig(): StationConfig {
     ],
     defaultWorkOrder: 'WO-DEMO-1',
     deviceLink: { baudRate: 115200, commandTimeoutMs: 3000, keygenTimeoutMs: 15000 },
+    // The demo "prints" ZPL jobs into OUT/labels/printed; a line points this at its printer.
+    printer: { kind: 'file', format: 'zpl' },
     ports: [],
   };
 }

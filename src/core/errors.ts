@@ -17,7 +17,7 @@ export type StageName =
   | 'label'
   | 'queue-sync';
 
-export type ErrorFamily = 'usage' | 'config' | 'device' | 'hsm' | 'ca' | 'database' | 'label' | 'interrupted';
+export type ErrorFamily = 'usage' | 'config' | 'device' | 'hsm' | 'ca' | 'database' | 'label' | 'printer' | 'interrupted';
 
 export interface StationErrorOptions {
   stage?: StageName;
@@ -81,6 +81,13 @@ export class DatabaseError extends StationError {
 export class LabelError extends StationError {
   constructor(code: string, message: string, options?: StationErrorOptions) {
     super('label', code, message, options);
+  }
+}
+
+/** A printer fault. Never fails a device: the device stays passed with its label pending. */
+export class PrinterError extends StationError {
+  constructor(code: string, message: string, options?: StationErrorOptions) {
+    super('printer', code, message, { stage: 'label', ...options });
   }
 }
 
