@@ -104,4 +104,24 @@ CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT
 CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 `,
   },
+  {
+    version: 2,
+    name: 'label prints: every print, retry and reprint, with operator and reason',
+    sql: `
+ALTER TABLE devices ADD COLUMN label_reason TEXT;
+CREATE TABLE label_prints (
+  id         INTEGER PRIMARY KEY,
+  serial     TEXT NOT NULL REFERENCES devices(serial),
+  at         TEXT NOT NULL,
+  kind       TEXT NOT NULL CHECK (kind IN ('first', 'retry', 'reprint')),
+  operator   TEXT,
+  reason     TEXT,
+  printer    TEXT NOT NULL,
+  result     TEXT NOT NULL CHECK (result IN ('printed', 'failed')),
+  error_code TEXT
+);
+CREATE INDEX label_prints_serial ON label_prints(serial);
+CREATE INDEX devices_label_pending ON devices(label_state) WHERE label_state = 'pending';
+`,
+  },
 ];

@@ -37,6 +37,7 @@ export interface DeviceRecord {
   error: { code: string; message: string; stage: string | null } | null;
   disposition: 'rework' | 'scrap' | null;
   labelState: LabelState;
+  labelReason: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -50,6 +51,17 @@ export interface AllocateDeviceInput {
   firmwareVersion: string;
   macs: string[];
   method: MethodId;
+}
+
+export interface LabelPrintInput {
+  serial: string;
+  kind: 'first' | 'retry' | 'reprint';
+  printer: string;
+  result: 'printed' | 'failed';
+  operator?: string;
+  reason?: string;
+  errorCode?: string;
+  errorMessage?: string;
 }
 
 export interface StageResultRow {
@@ -80,6 +92,7 @@ interface DeviceRow {
   error_stage: string | null;
   disposition: 'rework' | 'scrap' | null;
   label_state: LabelState;
+  label_reason: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -231,6 +244,43 @@ export class SqliteRecordStore implements IssuanceJournal {
     });
   }
 
+  /**
+   * One print attempt: the print row, the device's label state and the audit event in one
+   * transaction. A failed reprint leaves a printed label printed.
+   */
+  recordLabelPrint(p: LabelPrintInput): void {
+    this.tx('recording a label print', () => {
+      const device = this.db.prepare('SELECT status, label_state FROM devices WHERE serial = ?').get(p.serial) as { status: DeviceStatus; label_state: LabelState } | undefined;
+      if (!device) throw new DatabaseError('DEVICE_UNKNOWN', `No device ${p.serial} in the database.`, { stage: 'label' });
+      if (device.status !== 'passed') {
+        throw new DatabaseError('LABEL_DEVICE_NOT_PASSED', `Device ${p.serial} is ${device.status}; only passed devices get a label.`, { stage: 'label' });
+      }
+      const at = new Date().toISOString();
+      this.db
+        .prepare('INSERT INTO label_prints (serial, at, kind, operator, reason, printer, result, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(p.serial, at, p.kind, p.operator ?? null, p.reason ?? null, p.printer, p.result, p.errorCode ?? null);
+      const next: LabelState = p.result === 'printed' ? 'printed' : device.label_state === 'printed' ? 'printed' : 'pending';
+      this.db
+        .prepare('UPDATE devices SET label_state = ?, label_reason = ?, updated_at = ? WHERE serial = ?')
+        .run(next, p.result === 'printed' ? null : `${p.errorCode ?? 'PRINTER_FAILED'}: ${p.errorMessage ?? ''}`.trim(), at, p.serial);
+      this.audit.append({
+        type: p.kind === 'reprint' ? `label.reprint.${p.result}` : `label.${p.result}`,
+        serial: p.serial,
+        data: { kind: p.kind, printer: p.printer, operator: p.operator ?? null, reason: p.reason ?? null, errorCode: p.errorCode ?? null },
+      });
+    });
+  }
+
+  /** Passed devices whose label has not been printed, oldest first. */
+  pendingLabels(workOrderId?: string): string[] {
+    const rows = (
+      workOrderId
+        ? this.db.prepare("SELECT serial FROM devices WHERE label_state = 'pending' AND status = 'passed' AND work_order_id = ? ORDER BY updated_at, serial").all(workOrderId)
+        : this.db.prepare("SELECT serial FROM devices WHERE label_state = 'pending' AND status = 'passed' ORDER BY updated_at, serial").all()
+    ) as { serial: string }[];
+    return rows.map((r) => r.serial);
+  }
+
   setLabelState(serial: string, state: LabelState, reason?: string): void {
     this.tx('recording a label state', () => {
       this.db.prepare('UPDATE devices SET label_state = ?, updated_at = ? WHERE serial = ?').run(state, new Date().toISOString(), serial);
@@ -274,6 +324,7 @@ export class SqliteRecordStore implements IssuanceJournal {
       error: row.error_code ? { code: row.error_code, message: row.error_message ?? '', stage: row.error_stage } : null,
       disposition: row.disposition,
       labelState: row.label_state,
+      labelReason: row.label_reason,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

@@ -2,7 +2,27 @@
 import { Command } from 'commander';
 import { SOFTHSM_DEFAULT_MODULE } from '../hsm/pkcs11/softhsm-config';
 import { parseFaultSpec } from './faults';
+import { PRINTER_SINK_MODES, PrinterSink, isPrinterSinkMode } from './printer-sink';
 import { SimLine } from './sim-line';
+
+/**
+ * Run until SIGTERM/SIGINT, or until the parent goes away (even by SIGKILL): our stdin is a
+ * pipe from it and closes then. `stop` runs once.
+ */
+function serveUntilStopped(stop: () => Promise<void>): void {
+  let stopping = false;
+  const onStop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.stdin.on('end', onStop);
+  process.stdin.on('error', onStop);
+  process.stdin.resume();
+}
 
 export function main(argv: string[]): void {
   const program = new Command();
@@ -48,19 +68,34 @@ export function main(argv: string[]): void {
         process.exit(1);
       }
       process.stdout.write(JSON.stringify({ event: 'ready', ports: line.ports.map((p) => p.stationPath), seTokens: line.ports.map((p) => p.seToken) }) + '\n');
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) return;
-        stopping = true;
-        await line.stop();
-        process.exit(0);
-      };
-      process.on('SIGTERM', stop);
-      process.on('SIGINT', stop);
-      // When the parent goes away (even by SIGKILL) our stdin closes: stop then.
-      process.stdin.on('end', stop);
-      process.stdin.on('error', stop);
-      process.stdin.resume();
+      serveUntilStopped(() => line.stop());
+    });
+  program
+    .command('printer')
+    .description('a virtual Zebra on raw TCP: records each job as job-<n>.zpl and answers ~HS; prints one JSON line {"event":"ready","port":N}')
+    .requiredOption('--jobs <DIR>', 'folder where jobs are recorded')
+    .option('--host <HOST>', 'address to listen on', '127.0.0.1')
+    .option('--port <PORT>', 'TCP port; 0 picks a free one', '0')
+    .option('--mode <MODE>', `behaviour: ${PRINTER_SINK_MODES.join(' | ')}`, 'ok')
+    .action(async (opts: { jobs: string; host: string; port: string; mode: string }) => {
+      const port = /^\d{1,5}$/.test(opts.port) ? Number(opts.port) : NaN;
+      if (!(port >= 0 && port <= 65535)) {
+        process.stderr.write('station-sim: --port must be 0..65535\n');
+        process.exit(2);
+      }
+      if (!isPrinterSinkMode(opts.mode)) {
+        process.stderr.write(`station-sim: unknown --mode ${opts.mode}; one of ${PRINTER_SINK_MODES.join(', ')}\n`);
+        process.exit(2);
+      }
+      let sink: PrinterSink;
+      try {
+        sink = await PrinterSink.start({ jobsDir: opts.jobs, host: opts.host, port, mode: opts.mode });
+      } catch (err) {
+        process.stderr.write(`station-sim: cannot start the printer sink: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
+      process.stdout.write(JSON.stringify({ event: 'ready', port: sink.port }) + '\n');
+      serveUntilStopped(() => sink.stop());
     });
   program.parseAsync(argv).catch((err: Error) => {
     process.stderr.write(`station-sim: ${err.message}\n`);

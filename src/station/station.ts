@@ -6,7 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import type { StationConfig, WorkOrder } from '../core/config';
+import type { PrinterConfig, StationConfig, WorkOrder } from '../core/config';
+import type { LabelRenderer } from '../core/ports/label-renderer';
+import type { PrinterJobFormat } from '../core/ports/printer';
 import { ConfigError, InterruptedError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { SerialTransport } from '../device/transport/serial-transport';
@@ -15,6 +17,9 @@ import { IdevidIssuer } from '../hsm/ca/idevid-issuer';
 import { initTestPki, type PkiInitResult } from '../hsm/ca/test-pki';
 import { PngLabelRenderer } from '../label-printer/renderers/png-label-renderer';
 import { ZplLabelRenderer } from '../label-printer/renderers/zpl-label-renderer';
+import { SvgLabelRenderer } from '../label-printer/renderers/svg-label-renderer';
+import { createPrinter } from '../label-printer/printers/create-printer';
+import { LabelService, type LabelOutcome } from './labels/label-service';
 import { openDatabase } from '../manufacturer-db/sqlite-database';
 import { SqliteRecordStore } from '../manufacturer-db/sqlite-record-store';
 import { createKeyMethod } from '../methods/registry';
@@ -37,6 +42,8 @@ export interface BatchRequest {
   ports?: string[];
   count?: number;
   outDir: string;
+  /** Overrides the configured printer for this run. */
+  printer?: PrinterConfig;
   signal: AbortSignal;
   onStart?: (info: { runId: string; total: number; ports: string[] }) => void;
   onDevice?: (report: DeviceReport) => void;
@@ -47,10 +54,29 @@ export interface Station {
   readonly dataDir: string;
   pkiInit(): Promise<PkiInitResult>;
   runBatch(request: BatchRequest): Promise<RunReport>;
+  /** Print every pending label (of one work order, or all). */
+  printPendingLabels(request: LabelCommandRequest, workOrderId?: string): Promise<LabelOutcome[]>;
+  /** Reprint a printed label; audited with the operator and the reason. */
+  reprintLabel(request: LabelCommandRequest, serial: string, reason: string): Promise<LabelOutcome>;
 }
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'station.db');
+}
+
+function labelRenderers(): Map<PrinterJobFormat, LabelRenderer> {
+  return new Map<PrinterJobFormat, LabelRenderer>([
+    ['png', new PngLabelRenderer()],
+    ['zpl', new ZplLabelRenderer()],
+    ['svg', new SvgLabelRenderer()],
+  ]);
+}
+
+export interface LabelCommandRequest {
+  printer?: PrinterConfig;
+  /** Base folder of a file printer. */
+  outDir: string;
+  operator: string;
 }
 
 export function createStation(config: StationConfig, deps: StationDeps): Station {
@@ -68,10 +94,35 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
     return initTestPki({ dataDir, hsm: config.hsm, organization: firstProduct?.idevid.organization ?? 'Test Devices', env });
   };
 
+  const withLabels = async <T>(request: LabelCommandRequest, fn: (labels: LabelService, store: SqliteRecordStore) => Promise<T>): Promise<T> => {
+    const store = new SqliteRecordStore(openDatabase(databasePath(dataDir)), config.stationId);
+    try {
+      const printer = createPrinter(request.printer ?? config.printer, { baseDir: resolve(request.outDir) });
+      return await fn(new LabelService(config, store, labelRenderers(), printer), store);
+    } finally {
+      store.close();
+    }
+  };
+
   return {
     config,
     dataDir,
     pkiInit,
+    printPendingLabels: (request, workOrderId) =>
+      withLabels(request, async (labels, store) => {
+        const outcomes: LabelOutcome[] = [];
+        for (const serial of store.pendingLabels(workOrderId)) outcomes.push(await labels.print(serial, 'retry', { operator: request.operator }));
+        return outcomes;
+      }),
+    reprintLabel: (request, serial, reason) =>
+      withLabels(request, async (labels, store) => {
+        const device = store.getDevice(serial);
+        if (!device) throw new ConfigError('DEVICE_UNKNOWN', `No device ${serial} in the database.`);
+        if (device.labelState !== 'printed') {
+          throw new ConfigError('LABEL_NOT_PRINTED_YET', `The label of ${serial} was never printed (${device.labelState}); use "station label print" for pending labels.`);
+        }
+        return labels.print(serial, 'reprint', { operator: request.operator, reason });
+      }),
     async runBatch(request: BatchRequest): Promise<RunReport> {
       const wo = workOrder(request.workOrderId);
       const product = config.products[wo.product]!;
@@ -117,7 +168,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             method,
             store,
             issuer,
-            renderers: [new PngLabelRenderer(), new ZplLabelRenderer()],
+            labels: new LabelService(config, store, labelRenderers(), createPrinter(request.printer ?? config.printer, { baseDir: outDir })),
             outDir,
             chainPath,
             log,

@@ -1,32 +1,19 @@
 /**
  * PNG label at the printer's resolution: the DPP URI as a QR code on the left,
- * serial/model/MAC/date on the right, drawn with DejaVu Sans so output does not
- * depend on whatever fonts the station happens to have.
+ * serial/model/MAC/date and the serial's Code 128 on the right (layout in label-geometry.ts),
+ * drawn with DejaVu Sans so output does not depend on whatever fonts the station happens to
+ * have, and written as a 1-bit PNG (bilevel-png.ts).
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { GlobalFonts, createCanvas } from '@napi-rs/canvas';
-import type { SKRSContext2D } from '@napi-rs/canvas';
-import type { BitMatrix } from 'qrcode';
 import { LabelError } from '../../core/errors';
 import type { LabelRenderer, LabelSpec } from '../../core/ports/label-renderer';
-import {
-  QR_QUIET_ZONE_MODULES,
-  createQr,
-  labelSizeDots,
-  labelText,
-  mmToDots,
-  qrMaxSide,
-  qrModuleSize,
-  stackText,
-} from './label-geometry';
+import { BilevelImage } from './bilevel-png';
+import { dejavuBaseline, forEachBar, forEachQrRun, layoutDrawnLabel } from './label-geometry';
 
 export const DEFAULT_FONT_DIR = '/usr/share/fonts/truetype/dejavu';
 const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'];
-const SERIAL_SIZE = 0.17;
-const DETAIL_SIZE = 0.11;
-/** DejaVu Sans ascent + descent is about 1.17 em. */
-const LINE_FACTOR = 1.2;
 
 /** Font family alias per registered directory (registration is process-global). */
 const registered = new Map<string, string>();
@@ -55,34 +42,6 @@ function ensureFonts(dir: string): string {
   return family;
 }
 
-/** Largest integer size <= `base` at which every line in `lines` is at most `width` wide. */
-function fitFontSize(ctx: SKRSContext2D, font: (size: number) => string, lines: string[], base: number, width: number): number {
-  const widest = (size: number): number => {
-    ctx.font = font(size);
-    return Math.max(...lines.map((l) => ctx.measureText(l).width));
-  };
-  let size = Math.max(1, Math.floor(Math.min(base, (base * width) / Math.max(widest(base), 1))));
-  while (size > 1 && widest(size) > width) size--;
-  return size;
-}
-
-function drawQr(ctx: SKRSContext2D, modules: BitMatrix, x: number, y: number, unit: number): void {
-  ctx.fillStyle = '#000000';
-  for (let row = 0; row < modules.size; row++) {
-    // One rectangle per horizontal run of dark modules: far fewer draw calls.
-    let col = 0;
-    while (col < modules.size) {
-      if (!modules.data[row * modules.size + col]) {
-        col++;
-        continue;
-      }
-      const start = col;
-      while (col < modules.size && modules.data[row * modules.size + col]) col++;
-      ctx.fillRect(x + start * unit, y + row * unit, (col - start) * unit, unit);
-    }
-  }
-}
-
 export interface PngLabelRendererOptions {
   /** Directory holding DejaVuSans.ttf and DejaVuSans-Bold.ttf. */
   fontDir?: string;
@@ -99,48 +58,32 @@ export class PngLabelRenderer implements LabelRenderer {
 
   async render(spec: LabelSpec): Promise<Buffer> {
     const family = ensureFonts(this.fontDir);
-    const { template } = spec;
-    const size = labelSizeDots(template);
-    const qr = createQr(spec.dppUri, template).modules;
-    const unit = qrModuleSize(qr.size, qrMaxSide(size), template);
-    const box = (qr.size + 2 * QR_QUIET_ZONE_MODULES) * unit;
-    const quiet = QR_QUIET_ZONE_MODULES * unit;
+    const { layout, qr, barcode } = layoutDrawnLabel(spec);
+    const image = new BilevelImage(layout.size.width, layout.size.height);
+    const rect = (x: number, y: number, w: number, h: number): void => image.fillRect(x, y, w, h);
+    forEachQrRun(layout, qr, rect);
+    if (layout.barcode && barcode) forEachBar(layout.barcode, barcode, rect);
 
-    const canvas = createCanvas(size.width, size.height);
-    const ctx = canvas.getContext('2d');
-    ctx.fillStyle = '#ffffff';
-    ctx.fillRect(0, 0, size.width, size.height);
-    drawQr(ctx, qr, quiet, Math.floor((size.height - box) / 2) + quiet, unit);
-
-    // Text starts where the QR's right quiet zone ends and is clipped to its own box.
-    const margin = mmToDots(1.5, template.dpi);
-    const textX = box;
-    const textWidth = size.width - margin - textX;
-    if (textWidth > 0) {
-      const text = labelText(spec);
-      const bold = (s: number): string => `bold ${s}px "${family}"`;
-      const regular = (s: number): string => `${s}px "${family}"`;
-      const stack = stackText(
-        fitFontSize(ctx, bold, [text.serial], size.height * SERIAL_SIZE, textWidth),
-        fitFontSize(ctx, regular, text.details, size.height * DETAIL_SIZE, textWidth),
-        text.details.length,
-        LINE_FACTOR,
-        size.height,
-        margin,
-      );
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(textX, 0, size.width - textX, size.height);
-      ctx.clip();
+    // Text is the only thing that needs a rasteriser: draw it on a canvas the size of the text
+    // lines' box, read it back once and threshold it into the image.
+    if (layout.lines.length > 0) {
+      const x0 = layout.textBox.x;
+      const y0 = Math.min(...layout.lines.map((l) => l.box.y));
+      const w = layout.textBox.width;
+      const h = Math.max(...layout.lines.map((l) => l.box.y + l.box.height)) - y0;
+      const canvas = createCanvas(w, h);
+      const ctx = canvas.getContext('2d');
+      ctx.fillStyle = '#ffffff';
+      ctx.fillRect(0, 0, w, h);
       ctx.fillStyle = '#000000';
-      ctx.textBaseline = 'top';
-      ctx.font = bold(stack.serialSize);
-      ctx.fillText(text.serial, textX, stack.tops[0]);
-      ctx.font = regular(stack.detailSize);
-      text.details.forEach((line, i) => ctx.fillText(line, textX, stack.tops[i + 1]));
-      ctx.restore();
+      ctx.textBaseline = 'alphabetic';
+      for (const line of layout.lines) {
+        ctx.font = `${line.bold ? 'bold ' : ''}${line.size}px "${family}"`;
+        // The layout fitted the text with DejaVu's advance widths; maxWidth makes the box a hard limit.
+        ctx.fillText(line.text, line.box.x - x0, dejavuBaseline(line) - y0, line.box.width);
+      }
+      image.blitRgba(ctx.getImageData(0, 0, w, h).data, x0, y0, w, h);
     }
-
-    return canvas.encode('png', { resolution: template.dpi });
+    return image.encodePng(spec.template.dpi);
   }
 }

@@ -1,23 +1,20 @@
 /**
- * ZPL II label: the DPP URI as a QR code on the left, serial/model/MAC/date on the right.
- * Every field goes through ^FH_ hex escaping, so data can never inject commands.
+ * ZPL II label: the DPP URI as a QR code on the left, serial/model/MAC/date and a native
+ * Code 128 (^BC) of the serial on the right, laid out like the PNG/SVG labels (label-geometry.ts)
+ * but with the printer's own QR and font 0. Every field goes through ^FH_ hex escaping, so data
+ * can never inject commands.
  */
 import * as QRCode from 'qrcode';
 import type { LabelTemplate } from '../../core/config';
 import { LabelError } from '../../core/errors';
 import type { LabelRenderer, LabelSpec } from '../../core/ports/label-renderer';
-import {
-  QR_QUIET_ZONE_MODULES,
-  labelSizeDots,
-  labelText,
-  mmToDots,
-  qrMaxSide,
-  qrModuleSize,
-  stackText,
-} from './label-geometry';
+import { zplCode128 } from './code128';
+import { type FitText, labelSizeDots, labelText, layoutLabel } from './label-geometry';
 
 /** ^BQ accepts magnification 1..10 on every firmware (newer ones allow up to 100). */
 const MAX_MAGNIFICATION = 10;
+/** ^BY module width: 1..10 dots. */
+const MAX_BY_WIDTH = 10;
 /**
  * Firmware shifts a ^FO-placed ^BQ down by the ^BY bar-code height, which persists across
  * formats. We pin it to its minimum (10 dots) and place the QR that much higher.
@@ -25,8 +22,6 @@ const MAX_MAGNIFICATION = 10;
 const BY_HEIGHT = 10;
 /** Conservative advance of font 0 (CG Triumvirate Bold Condensed) per dot of ^A0 width. */
 const FONT0_ADVANCE = 0.6;
-const SERIAL_HEIGHT = 0.17;
-const DETAIL_HEIGHT = 0.11;
 
 /** ^FH_ escaping: anything outside printable ASCII, and ^ ~ _, becomes _XX per UTF-8 byte. */
 export function zplEscape(text: string): string {
@@ -58,10 +53,11 @@ function textField(x: number, y: number, height: number, data: string): string {
   return `^FO${x},${y}^A0N,${height},${height}^FH_^FD${zplEscape(data)}^FS`;
 }
 
-/** Font height (dots) at most `base` whose estimated width of `chars` characters fits `width`. */
-function fitHeight(base: number, chars: number, width: number): number {
-  return Math.max(1, Math.floor(Math.min(base, width / (Math.max(chars, 1) * FONT0_ADVANCE))));
-}
+/** Font 0 height (dots) at most `base` whose estimated width of the longest line fits `width`. */
+const fitFont0: FitText = (lines, _bold, base, width) => {
+  const chars = Math.max(1, ...lines.map((l) => [...l].length));
+  return Math.max(1, Math.floor(Math.min(base, width / (chars * FONT0_ADVANCE))));
+};
 
 export class ZplLabelRenderer implements LabelRenderer {
   readonly format = 'zpl' as const;
@@ -70,32 +66,19 @@ export class ZplLabelRenderer implements LabelRenderer {
   async render(spec: LabelSpec): Promise<Buffer> {
     const { template } = spec;
     const size = labelSizeDots(template);
-    const modules = zebraQrModules(spec.dppUri, template);
-    const mag = Math.min(
-      MAX_MAGNIFICATION,
-      qrModuleSize(modules, Math.min(qrMaxSide(size), size.height - BY_HEIGHT), template),
-    );
-    const box = (modules + 2 * QR_QUIET_ZONE_MODULES) * mag;
-    const quiet = QR_QUIET_ZONE_MODULES * mag;
-    const qrTop = Math.floor((size.height - box) / 2) + quiet;
-
-    const margin = mmToDots(1.5, template.dpi);
-    const textX = box;
-    const textWidth = size.width - margin - textX;
-    const text = labelText(spec);
-    const longestDetail = Math.max(...text.details.map((l) => l.length));
-    const stack = stackText(
-      fitHeight(size.height * SERIAL_HEIGHT, text.serial.length, textWidth),
-      fitHeight(size.height * DETAIL_HEIGHT, longestDetail, textWidth),
-      text.details.length,
-      1,
-      size.height,
-      margin,
-    );
-    const fields = [
-      textField(textX, stack.tops[0], stack.serialSize, text.serial),
-      ...text.details.map((line, i) => textField(textX, stack.tops[i + 1], stack.detailSize, line)),
-    ];
+    const code128 = template.code128Serial ? zplCode128(spec.serial) : undefined;
+    const layout = layoutLabel({
+      template,
+      text: labelText(spec),
+      qrModules: zebraQrModules(spec.dppUri, template),
+      qrMaxSide: size.height - BY_HEIGHT,
+      qrMaxUnit: MAX_MAGNIFICATION,
+      barcodeModules: code128?.modules,
+      barcodeMaxModule: MAX_BY_WIDTH,
+      fit: fitFont0,
+      lineHeight: (h) => h,
+    });
+    const { qr, barcode } = layout;
 
     const ecLetter = template.qrErrorCorrection;
     const zpl = [
@@ -104,13 +87,17 @@ export class ZplLabelRenderer implements LabelRenderer {
       `^PW${size.width}`,
       `^LL${size.height}`,
       '^LH0,0',
-      `^BY2,3,${BY_HEIGHT}`,
+      // The module width is the Code 128's; ^BQ ignores it (it has its own magnification).
+      `^BY${barcode?.module ?? 2},3,${BY_HEIGHT}`,
       // Error-correction letter + input mode "A" (automatic) must lead the data (pitfalls 21).
-      `^FO${quiet},${Math.max(0, qrTop - BY_HEIGHT)}^BQN,2,${mag}^FH_^FD${ecLetter}A,${zplEscape(spec.dppUri)}^FS`,
-      ...fields,
-      '^XZ',
-      '',
-    ].join('\n');
-    return Buffer.from(zpl, 'utf8');
+      `^FO${qr.x},${Math.max(0, qr.y - BY_HEIGHT)}^BQN,2,${qr.unit}^FH_^FD${ecLetter}A,${zplEscape(spec.dppUri)}^FS`,
+      ...layout.lines.map((line) => textField(line.box.x, line.box.y, line.size, line.text)),
+    ];
+    if (barcode && code128) {
+      // Mode N with explicit start/code-set invocation codes (code128.ts); no interpretation line.
+      zpl.push(`^FO${barcode.x},${barcode.y}^BCN,${barcode.height},N,N,N,N^FH_^FD${zplEscape(code128.data)}^FS`);
+    }
+    zpl.push('^XZ', '');
+    return Buffer.from(zpl.join('\n'), 'utf8');
   }
 }

@@ -1,9 +1,11 @@
 /** `station`: the headless CLI (contracts.md §2). */
 import 'reflect-metadata';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, InterruptedError, StationError } from '../../core/errors';
+import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
 import { ExitCode, exitCodeFor } from './exit-codes';
@@ -23,6 +25,23 @@ function fail(err: unknown): never {
     process.stderr.write(`station: ${(err as Error)?.stack ?? String(err)}\n`);
   }
   process.exit(exitCodeFor(err));
+}
+
+function defaultOperator(): string {
+  try {
+    return process.env.STATION_OPERATOR ?? userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function labelStation(g: GlobalOptions) {
+  const config = loadConfig(g.config);
+  const dataDir = resolve(g.dataDir ?? 'data');
+  if (!existsSync(join(dataDir, 'station.db'))) {
+    throw new ConfigError('DATA_DIR_EMPTY', `No station database in ${dataDir}; pass the run's data folder with --data-dir (a batch keeps it in OUT/data).`);
+  }
+  return createStation(config, { dataDir, log: createFileLogger(join(dataDir, 'station.log'), { station: config.stationId }) });
 }
 
 interface GlobalOptions {
@@ -76,7 +95,8 @@ export function main(argv: string[]): void {
     .option('--port <PATH...>', 'serial ports to use when not simulating')
     .option('--sim-faults <SPEC>', 'simulator faults per port index, e.g. "0=silent,1=csr-wrong-serial"')
     .option('--out <DIR>', 'where report.json, certificates and labels go', 'out')
-    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string }) => {
+    .option('--printer <URI>', 'printer for this run: file:DIR, tcp://HOST:PORT, serial:/dev/ttyX, cups:QUEUE')
+    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string }) => {
       const g = program.opts<GlobalOptions>();
       const outDir = resolve(opts.out);
       const dataDir = resolve(g.dataDir && program.getOptionValueSource('dataDir') !== 'default' ? g.dataDir : join(outDir, 'data'));
@@ -110,6 +130,7 @@ export function main(argv: string[]): void {
           ports: opts.port,
           count: opts.count,
           outDir,
+          printer: opts.printer ? parsePrinterUri(opts.printer) : undefined,
           signal: controller.signal,
           onStart: ({ total }) => progress.start(total),
           onDevice: (r) => progress.device(r),
@@ -123,6 +144,43 @@ export function main(argv: string[]): void {
         process.exit(c.failed > 0 ? ExitCode.DEVICE_FAILED : ExitCode.OK);
       } catch (err) {
         progress.stop();
+        fail(err);
+      }
+    });
+
+  const label = program.command('label').description('labels of passed devices');
+  const labelOptions = (cmd: Command) =>
+    cmd
+      .option('--printer <URI>', 'printer: file:DIR, tcp://HOST:PORT, serial:/dev/ttyX, cups:QUEUE (default: the configured one)')
+      .option('--out <DIR>', 'base folder of a file printer', '.')
+      .option('--operator <NAME>', 'who does this (recorded in the audit trail)', defaultOperator());
+  labelOptions(label.command('print').description('print every pending label (a printer was down, out of paper...)'))
+    .option('--work-order <ID>', 'only this work order')
+    .action(async (opts: { printer?: string; out: string; operator: string; workOrder?: string }) => {
+      const g = program.opts<GlobalOptions>();
+      try {
+        const station = labelStation(g);
+        const outcomes = await station.printPendingLabels({ printer: opts.printer ? parsePrinterUri(opts.printer) : undefined, outDir: opts.out, operator: opts.operator }, opts.workOrder);
+        for (const o of outcomes) process.stderr.write(`${o.serial}: ${o.state === 'printed' ? 'PRINTED' : `PENDING ${o.reason}`}\n`);
+        const left = outcomes.filter((o) => o.state !== 'printed').length;
+        process.stderr.write(`${outcomes.length - left} printed, ${left} still pending\n`);
+        process.exit(left > 0 ? ExitCode.DEVICE_FAILED : ExitCode.OK);
+      } catch (err) {
+        fail(err);
+      }
+    });
+  labelOptions(label.command('reprint').description('reprint the label of a device (audited with operator and reason)'))
+    .requiredOption('--serial <S>', 'device serial')
+    .requiredOption('--reason <R>', 'why (damaged label, lost, ...)')
+    .action(async (opts: { printer?: string; out: string; operator: string; serial: string; reason: string }) => {
+      const g = program.opts<GlobalOptions>();
+      try {
+        if (opts.reason.trim() === '') throw new ConfigError('REASON_REQUIRED', 'A reprint needs a reason (--reason).');
+        const station = labelStation(g);
+        const o = await station.reprintLabel({ printer: opts.printer ? parsePrinterUri(opts.printer) : undefined, outDir: opts.out, operator: opts.operator }, opts.serial, opts.reason);
+        process.stderr.write(`${o.serial}: ${o.state === 'printed' ? 'REPRINTED' : `NOT PRINTED ${o.reason}`}\n`);
+        process.exit(o.state === 'printed' ? ExitCode.OK : ExitCode.DEVICE_FAILED);
+      } catch (err) {
         fail(err);
       }
     });

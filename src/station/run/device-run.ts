@@ -12,9 +12,8 @@ import { Certificate } from '@peculiar/asn1-x509';
 import type { ProductProfile, WorkOrder } from '../../core/config';
 import { DppUri } from '../../core/dpp-uri';
 import { p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
-import { CaError, DeviceError, StationError, asStationError } from '../../core/errors';
+import { CaError, DeviceError, PrinterError, asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import type { LabelRenderer, LabelSpec } from '../../core/ports/label-renderer';
 import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
 import { Item } from '../../device/protocol/commands';
@@ -23,6 +22,7 @@ import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
 import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 import type { KeyMethod } from '../../methods/key-method';
+import type { LabelService } from '../labels/label-service';
 import { blankDeviceReport, type DeviceReport } from './report';
 import { StageRecorder } from './stages';
 
@@ -33,7 +33,7 @@ export interface DeviceRunContext {
   method: KeyMethod;
   store: SqliteRecordStore;
   issuer: IdevidIssuer;
-  renderers: readonly LabelRenderer[];
+  labels: LabelService;
   /** The report's folder; every path in the report is relative to it. */
   outDir: string;
   /** PEM chain file (issuing CA, then root) inside outDir. */
@@ -166,37 +166,25 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     // Label from the committed record only. A label failure never fails the device.
     try {
       await stages.run('label', async () => {
-        const record = ctx.store.getDevice(assignedSerial);
-        if (!record || record.status !== 'passed' || !record.dppUri) throw new StationError('label', 'LABEL_RECORD_MISSING', `No passed record for ${assignedSerial}.`);
-        const spec: LabelSpec = {
-          serial: record.serial,
-          model: record.model ?? ctx.product.model,
-          mac: record.macs[0],
-          dppUri: record.dppUri,
-          date: record.updatedAt.slice(0, 10),
-          template: ctx.product.label,
-        };
+        const spec = ctx.labels.specFor(assignedSerial);
         const labelsDir = join(ctx.outDir, 'labels');
         mkdirSync(labelsDir, { recursive: true });
-        for (const renderer of ctx.renderers) {
-          const bytes = await renderer.render(spec);
-          const path = join(labelsDir, `${assignedSerial}.${renderer.format}`);
-          writeFileSync(path, bytes);
-          if (renderer.format === 'png') report.labelPngPath = relative(ctx.outDir, path);
-          if (renderer.format === 'zpl') report.labelZplPath = relative(ctx.outDir, path);
+        for (const format of ['png', 'zpl'] as const) {
+          const path = join(labelsDir, `${assignedSerial}.${format}`);
+          writeFileSync(path, await ctx.labels.render(spec, format));
+          if (format === 'png') report.labelPngPath = relative(ctx.outDir, path);
+          else report.labelZplPath = relative(ctx.outDir, path);
         }
-        ctx.store.setLabelState(assignedSerial, 'printed');
+        const outcome = await ctx.labels.print(assignedSerial, 'first');
+        if (outcome.state !== 'printed') {
+          throw new PrinterError(outcome.errorCode ?? 'PRINTER_FAILED', outcome.reason ?? 'the label was not printed');
+        }
       });
       report.label = { state: 'printed' };
     } catch (err) {
       const e = asStationError(err, 'LABEL_FAILED', 'label');
-      report.label = { state: 'pending', reason: `${e.code}: ${e.message}` };
-      log.warn({ code: e.code, reason: e.message }, 'label failed; the device stays passed with its label pending');
-      try {
-        ctx.store.setLabelState(assignedSerial, 'pending', e.code);
-      } catch {
-        // the device record is already durable; the pending label is in the report
-      }
+      report.label = { state: 'pending', reason: e.message.startsWith(e.code) ? e.message : `${e.code}: ${e.message}` };
+      log.warn({ code: e.code, reason: e.message }, 'label not printed; the device stays passed with its label pending');
     }
     stages.skip('queue-sync'); // no sync targets in this cut: both states are "disabled"
     log.info({ serial, durationMs: stages.stages.reduce((a, s) => a + s.durationMs, 0) }, 'device passed');

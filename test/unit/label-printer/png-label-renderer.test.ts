@@ -3,28 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as QRCode from 'qrcode';
-import { createCanvas, loadImage } from '@napi-rs/canvas';
 import { PngLabelRenderer } from '../../../src/label-printer/renderers/png-label-renderer';
+import { layoutDrawnLabel } from '../../../src/label-printer/renderers/label-geometry';
 import { LabelError } from '../../../src/core/errors';
+import type { LabelSpec } from '../../../src/core/ports/label-renderer';
+import { requireTool, zbarDecode, zbarDecodeCode128 } from '../../helpers/tools';
 import { DPP_URI, IN2X1_203, MM50X25_300, spec } from './fixtures';
-
-function pngSize(png: Buffer): { width: number; height: number } {
-  expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
-  expect(png.toString('latin1', 12, 16)).toBe('IHDR');
-  return { width: png.readUInt32BE(16), height: png.readUInt32BE(20) };
-}
-
-/** Decodes with zbarimg (Debian zbar-tools); a missing zbarimg fails the test, never skips it. */
-function zbarDecode(file: string): string {
-  const res = spawnSync('zbarimg', ['--raw', '-q', file], { encoding: 'utf8' });
-  if (res.error && (res.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    throw new Error('zbarimg is not installed: install the Debian package zbar-tools to run the PNG decode test');
-  }
-  if (res.error) throw res.error;
-  expect(res.status, `zbarimg found no QR code in ${file}: ${res.stderr}`).toBe(0);
-  return res.stdout.replace(/\n$/, '');
-}
+import { darkIn, decodeBilevelPng, strayPixels } from './pixels';
 
 let dir: string;
 beforeAll(() => {
@@ -34,6 +19,18 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+function write(name: string, data: Buffer): string {
+  const file = join(dir, name);
+  writeFileSync(file, data);
+  return file;
+}
+
+function zbarFinds(file: string, symbology: string): boolean {
+  requireTool('zbarimg', 'zbar-tools');
+  const r = spawnSync('zbarimg', ['--raw', '-q', '-Sdisable', `-S${symbology}.enable`, file]);
+  return r.status === 0;
+}
+
 describe('PngLabelRenderer', () => {
   const renderer = new PngLabelRenderer();
 
@@ -42,42 +39,65 @@ describe('PngLabelRenderer', () => {
     expect(renderer.mediaType).toBe('image/png');
   });
 
-  it('has the label size in pixels: 50x25 mm @300 dpi and 2x1 in @203 dpi', async () => {
-    expect(pngSize(await renderer.render(spec({ template: MM50X25_300 })))).toEqual({ width: 591, height: 295 });
-    expect(pngSize(await renderer.render(spec({ template: IN2X1_203 })))).toEqual({ width: 406, height: 203 });
+  it('writes a 1-bit grayscale PNG of the label size in dots, with the dpi in pHYs', async () => {
+    for (const [template, width, height] of [
+      [MM50X25_300, 591, 295],
+      [IN2X1_203, 406, 203],
+    ] as const) {
+      const png = decodeBilevelPng(await renderer.render(spec({ template })));
+      expect({ width: png.width, height: png.height, dpi: png.dpi }).toEqual({ width, height, dpi: template.dpi });
+      expect(png.chunks).toEqual(['IHDR', 'pHYs', 'IDAT', 'IEND']);
+    }
   });
 
-  it('decodes with zbarimg to exactly the DPP URI', async () => {
+  it('decodes with zbarimg: the QR to exactly the DPP URI, the Code 128 to exactly the serial', async () => {
     for (const [name, template] of [
       ['300dpi', MM50X25_300],
       ['203dpi', IN2X1_203],
     ] as const) {
-      const file = join(dir, `label-${name}.png`);
-      writeFileSync(file, await renderer.render(spec({ template })));
-      expect(zbarDecode(file)).toBe(DPP_URI);
+      for (const serial of ['DEMO-000001', 'LINE2.B:0000000042', 'x']) {
+        const file = write(`label-${name}-${serial.replace(/[^A-Za-z0-9-]/g, '_')}.png`, await renderer.render(spec({ template, serial })));
+        expect(zbarDecode(file)).toBe(DPP_URI);
+        expect(zbarDecodeCode128(file)).toBe(serial);
+      }
     }
   });
 
-  it('keeps the QR quiet zone white even with a very long serial and no MAC', async () => {
-    const png = await renderer.render(spec({ serial: `DEMO-${'W'.repeat(59)}`, mac: undefined }));
-    const { width, height } = pngSize(png);
-    const modules = QRCode.create(DPP_URI, { errorCorrectionLevel: 'M' }).modules.size;
-    const unit = Math.floor(Math.min(height, Math.floor(width / 2)) / (modules + 8));
-    const box = (modules + 8) * unit;
-
-    const canvas = createCanvas(width, height);
-    const ctx = canvas.getContext('2d');
-    ctx.drawImage(await loadImage(png), 0, 0);
-    const quiet = ctx.getImageData(box - 4 * unit, 0, 4 * unit, height).data;
-    for (let i = 0; i < quiet.length; i += 4) {
-      expect([quiet[i], quiet[i + 1], quiet[i + 2]]).toEqual([255, 255, 255]);
-    }
-    const text = ctx.getImageData(box, 0, width - box, height).data;
-    expect(text.some((v, i) => i % 4 === 0 && v < 128)).toBe(true);
-
-    const file = join(dir, 'long-serial.png');
-    writeFileSync(file, png);
+  it('has no Code 128 when the template turns it off', async () => {
+    const file = write('no-code128.png', await renderer.render(spec({ template: { ...MM50X25_300, code128Serial: false } })));
     expect(zbarDecode(file)).toBe(DPP_URI);
+    expect(zbarFinds(file, 'code128')).toBe(false);
+  });
+
+  it('draws only inside the QR, the bars and the text boxes, whatever the flags and serial', async () => {
+    const cases: LabelSpec[] = [
+      spec(),
+      spec({ template: IN2X1_203 }),
+      spec({ template: { ...IN2X1_203, showMac: false, code128Serial: false } }),
+      spec({ template: { ...MM50X25_300, showModel: false, showDate: false }, mac: undefined }),
+      spec({ template: { ...MM50X25_300, code128Serial: false }, serial: `DEMO-${'W'.repeat(59)}`, mac: undefined }),
+      spec({ template: IN2X1_203, serial: 'WWWWWWWWWWWWWW', model: 'Wwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwwww' }),
+    ];
+    for (const s of cases) {
+      const png = decodeBilevelPng(await renderer.render(s));
+      const { layout } = layoutDrawnLabel(s);
+      expect(strayPixels(png, layout), `${s.serial} ${JSON.stringify(s.template)}`).toBe(0);
+      // Every line of text left some ink in its box.
+      for (const line of layout.lines) expect(darkIn(png, line.box), line.text).toBeGreaterThan(0);
+    }
+  });
+
+  it('still decodes with a 64-character serial when the Code 128 is off', async () => {
+    const serial = `DEMO-${'W'.repeat(59)}`;
+    const file = write('long-serial.png', await renderer.render(spec({ serial, mac: undefined, template: { ...MM50X25_300, code128Serial: false } })));
+    expect(zbarDecode(file)).toBe(DPP_URI);
+  });
+
+  it('fails with LABEL_TOO_SMALL when the Code 128 of the serial cannot fit beside the QR', async () => {
+    const err: unknown = await renderer.render(spec({ serial: `DEMO-${'W'.repeat(59)}` })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LabelError);
+    expect((err as LabelError).code).toBe('LABEL_TOO_SMALL');
+    expect((err as LabelError).message).toContain('code128Serial');
   });
 
   it('fails with LABEL_FONT_MISSING naming fonts-dejavu-core when the fonts are absent', async () => {
