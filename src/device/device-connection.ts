@@ -1,19 +1,20 @@
 /**
- * Request/response over a Transport: sequence numbers, one exchange in flight, a timeout per
- * exchange naming the port and command, stale or unsolicited replies dropped, and device status
- * codes turned into typed DeviceErrors.
+ * Request/response over a Transport: sequence numbers, one exchange in flight, fragmentation
+ * of messages larger than the peer's MAX_PAYLOAD (acknowledged fragment by fragment), a timeout
+ * per frame awaited naming the port and command, stale or unsolicited frames dropped, and
+ * device status codes turned into typed DeviceErrors.
  */
 import { DeviceError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { silentLogger } from '../core/logger';
-import { FLAG_RESPONSE, FrameDecoder, MAX_PAYLOAD_BYTES, encodeFrame, type Frame } from './framing/frame-codec';
-import { commandName } from './protocol/commands';
-import { DEVICE_STATUS_INFO, DeviceStatus } from './protocol/status';
-import { Tag } from './protocol/commands';
+import { FLAG_ACK, FLAG_MORE, FLAG_RESPONSE, FrameDecoder, MAX_PAYLOAD_BYTES, encodeFrame, type Frame } from './framing/frame-codec';
+import { FragmentError, MAX_MESSAGE_BYTES, splitMessage } from './framing/fragments';
 import { TlvReader } from './framing/tlv';
+import { Tag, commandName } from './protocol/commands';
+import { DEVICE_STATUS_INFO, DeviceStatus } from './protocol/status';
 import type { Transport } from './transport/transport';
 
-interface Pending {
+interface Waiter {
   seq: number;
   command: number;
   resolve: (frame: Frame) => void;
@@ -23,25 +24,38 @@ interface Pending {
 
 export interface ExchangeStats {
   requests: number;
+  framesSent: number;
+  framesReceived: number;
   bytesSent: number;
   bytesReceived: number;
-  /** Time from each request written to the first byte of its reply, summed. */
+  /** Payload bytes (TLV messages) both ways: the rest of the bytes is framing. */
+  payloadBytes: number;
+  /** Time from each frame written to the first byte of the frame that answers it, summed. */
   deviceWaitMs: number;
   staleFrames: number;
 }
 
 export class DeviceConnection {
   private readonly decoder = new FrameDecoder(MAX_PAYLOAD_BYTES);
-  private pending: Pending | undefined;
+  private waiter: Waiter | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private seq = Math.floor(Math.random() * 0xffff);
   private closedError: DeviceError | undefined;
   private writtenAt = 0;
-  private firstByteSeen = false;
+  private awaitingFirstByte = false;
   version = 1;
-  /** The device's advertised maximum payload (IDENTIFY); requests above it are refused here. */
+  /** The device's MAX_PAYLOAD (from HELLO): larger requests are fragmented. */
   maxPayloadBytes = MAX_PAYLOAD_BYTES;
-  readonly stats: ExchangeStats = { requests: 0, bytesSent: 0, bytesReceived: 0, deviceWaitMs: 0, staleFrames: 0 };
+  readonly stats: ExchangeStats = {
+    requests: 0,
+    framesSent: 0,
+    framesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    payloadBytes: 0,
+    deviceWaitMs: 0,
+    staleFrames: 0,
+  };
 
   constructor(
     private readonly transport: Transport,
@@ -49,12 +63,11 @@ export class DeviceConnection {
   ) {
     transport.onData((chunk) => this.onData(chunk));
     transport.onClose((reason) => {
-      this.closedError = new DeviceError(
-        'TRANSPORT_DISCONNECTED',
-        `The device on ${transport.path} went away (${reason}).`,
-        { retryable: true, details: { port: transport.path } },
-      );
-      this.failPending(this.closedError);
+      this.closedError = new DeviceError('TRANSPORT_DISCONNECTED', `The device on ${transport.path} went away (${reason}).`, {
+        retryable: true,
+        details: { port: transport.path },
+      });
+      this.failWaiter(this.closedError);
     });
   }
 
@@ -62,7 +75,7 @@ export class DeviceConnection {
     return this.transport.path;
   }
 
-  /** Send one request and wait for its reply; requests are serialised. */
+  /** Send one request message and wait for its whole reply; requests are serialised. */
   request(command: number, payload: Buffer, timeoutMs: number): Promise<TlvReader> {
     const run = () => this.exchange(command, payload, timeoutMs);
     const p = this.queue.then(run, run);
@@ -74,17 +87,90 @@ export class DeviceConnection {
     if (this.closedError) throw this.closedError;
     this.seq = (this.seq + 1) & 0xffff;
     const seq = this.seq;
-    if (payload.length > this.maxPayloadBytes) {
-      throw new DeviceError(
-        'DEVICE_PAYLOAD_TOO_LARGE',
-        `${commandName(command)} needs ${payload.length} bytes, more than the ${this.maxPayloadBytes} bytes the device on ${this.transport.path} accepts in one frame.`,
-        { details: { port: this.transport.path, command: commandName(command) } },
-      );
+    this.stats.requests++;
+    let fragments: Buffer[];
+    try {
+      fragments = splitMessage(payload, this.maxPayloadBytes);
+    } catch (err) {
+      throw new DeviceError('DEVICE_PAYLOAD_TOO_LARGE', `${commandName(command)} for ${this.transport.path} is too large: ${(err as FragmentError).message}.`, {
+        details: { port: this.transport.path, command: commandName(command) },
+      });
     }
-    const bytes = encodeFrame({ version: this.version, flags: 0, seq, command, status: 0, payload });
-    const reply = new Promise<Frame>((resolve, reject) => {
+    this.stats.payloadBytes += payload.length;
+
+    for (let i = 0; i < fragments.length; i++) {
+      const more = i < fragments.length - 1;
+      const next = this.expectFrame(seq, command, timeoutMs);
+      await this.writeFrame({ version: this.version, flags: more ? FLAG_MORE : 0, seq, command, status: 0, payload: fragments[i]! }, next);
+      if (!more) {
+        // the reply is awaited below with the waiter armed here
+        return this.readReply(seq, command, timeoutMs, next);
+      }
+      const ack = await next;
+      if (ack.status !== DeviceStatus.OK) throw this.statusError(command, ack);
+      if (!(ack.flags & FLAG_ACK)) {
+        throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${this.transport.path} answered fragment ${i + 1} of ${commandName(command)} with something other than an acknowledgement.`, {
+          details: { port: this.transport.path },
+        });
+      }
+    }
+    throw new Error('unreachable');
+  }
+
+  private async readReply(seq: number, command: number, timeoutMs: number, first: Promise<Frame>): Promise<TlvReader> {
+    const parts: Buffer[] = [];
+    let total = 0;
+    let pending = first;
+    for (;;) {
+      const frame = await pending;
+      if (frame.status !== DeviceStatus.OK) throw this.statusError(command, frame);
+      if (frame.flags & FLAG_ACK) {
+        throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${this.transport.path} acknowledged a fragment that was not sent (${commandName(command)}).`, {
+          details: { port: this.transport.path },
+        });
+      }
+      total += frame.payload.length;
+      if (total > MAX_MESSAGE_BYTES) {
+        throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${this.transport.path} sent a ${commandName(command)} reply over ${MAX_MESSAGE_BYTES} bytes.`, {
+          details: { port: this.transport.path },
+        });
+      }
+      parts.push(frame.payload);
+      if (!(frame.flags & FLAG_MORE)) break;
+      pending = this.expectFrame(seq, command, timeoutMs);
+      await this.writeFrame({ version: this.version, flags: FLAG_ACK, seq, command, status: 0, payload: Buffer.alloc(0) }, pending);
+    }
+    const message = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    this.stats.payloadBytes += message.length;
+    try {
+      return TlvReader.from(message);
+    } catch (err) {
+      throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${this.transport.path} sent a malformed ${commandName(command)} reply: ${(err as Error).message}.`, {
+        details: { port: this.transport.path },
+      });
+    }
+  }
+
+  private statusError(command: number, frame: Frame): DeviceError {
+    const info = DEVICE_STATUS_INFO[frame.status];
+    let detail = '';
+    try {
+      detail = TlvReader.from(frame.payload).optional(Tag.ERROR_DETAIL)?.toString('utf8') ?? '';
+    } catch {
+      detail = '';
+    }
+    return new DeviceError(
+      info?.errorCode ?? 'DEVICE_ERROR',
+      `The device on ${this.transport.path} refused ${commandName(command)}: ${info?.meaning ?? `status 0x${frame.status.toString(16)}`}${detail ? ` (${detail})` : ''}.`,
+      { details: { port: this.transport.path, command: commandName(command), status: info?.name ?? frame.status } },
+    );
+  }
+
+  /** Arm a waiter for the next frame answering (seq, command), with its own timeout. */
+  private expectFrame(seq: number, command: number, timeoutMs: number): Promise<Frame> {
+    const p = new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending = undefined;
+        this.waiter = undefined;
         this.decoder.reset();
         reject(
           new DeviceError(
@@ -94,76 +180,60 @@ export class DeviceConnection {
           ),
         );
       }, timeoutMs);
-      this.pending = { seq, command, resolve, reject, timer };
+      this.waiter = { seq, command, resolve, reject, timer };
     });
-    this.log.trace({ tx: bytes.toString('hex'), command: commandName(command), seq }, 'tx');
-    this.firstByteSeen = false;
+    // a rejection before anyone awaits must not be reported as unhandled
+    p.catch(() => undefined);
+    return p;
+  }
+
+  private async writeFrame(frame: Frame, armed: Promise<Frame>): Promise<void> {
+    if (this.closedError) throw this.closedError;
+    const bytes = encodeFrame(frame, MAX_PAYLOAD_BYTES);
+    this.log.trace({ tx: bytes.length, command: commandName(frame.command), seq: frame.seq, flags: frame.flags }, 'tx');
+    this.awaitingFirstByte = true;
     this.writtenAt = performance.now();
-    this.stats.requests++;
+    this.stats.framesSent++;
     this.stats.bytesSent += bytes.length;
     try {
       await this.transport.write(bytes);
     } catch (err) {
-      if (this.pending) {
-        clearTimeout(this.pending.timer);
-        this.pending = undefined;
-      }
+      this.failWaiter(err as Error);
+      await armed.catch(() => undefined);
       throw err;
-    }
-    const frame = await reply;
-    if (frame.status !== DeviceStatus.OK) {
-      const info = DEVICE_STATUS_INFO[frame.status];
-      let detail = '';
-      try {
-        detail = TlvReader.from(frame.payload).optional(Tag.ERROR_DETAIL)?.toString('utf8') ?? '';
-      } catch {
-        detail = '';
-      }
-      throw new DeviceError(
-        info?.errorCode ?? 'DEVICE_ERROR',
-        `The device on ${this.transport.path} refused ${commandName(command)}: ${info?.meaning ?? `status 0x${frame.status.toString(16)}`}${detail ? ` (${detail})` : ''}.`,
-        { details: { port: this.transport.path, command: commandName(command), status: info?.name ?? frame.status } },
-      );
-    }
-    try {
-      return TlvReader.from(frame.payload);
-    } catch (err) {
-      throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${this.transport.path} sent a malformed ${commandName(command)} reply: ${(err as Error).message}.`, {
-        details: { port: this.transport.path },
-      });
     }
   }
 
   private onData(chunk: Buffer): void {
-    if (!this.firstByteSeen && this.pending) {
-      this.firstByteSeen = true;
+    if (this.awaitingFirstByte) {
+      this.awaitingFirstByte = false;
       this.stats.deviceWaitMs += performance.now() - this.writtenAt;
     }
     this.stats.bytesReceived += chunk.length;
     for (const frame of this.decoder.push(chunk)) {
-      const p = this.pending;
-      if (!p || (frame.flags & FLAG_RESPONSE) === 0 || frame.seq !== p.seq || frame.command !== p.command || frame.version !== this.version) {
+      this.stats.framesReceived++;
+      const w = this.waiter;
+      if (!w || (frame.flags & FLAG_RESPONSE) === 0 || frame.seq !== w.seq || frame.command !== w.command || frame.version !== this.version) {
         this.stats.staleFrames++;
         this.log.debug({ seq: frame.seq, command: commandName(frame.command) }, 'dropped a stale or unsolicited frame');
         continue;
       }
-      this.log.trace({ rx: frame.payload.length, status: frame.status, seq: frame.seq }, 'rx');
-      clearTimeout(p.timer);
-      this.pending = undefined;
-      p.resolve(frame);
+      clearTimeout(w.timer);
+      this.waiter = undefined;
+      w.resolve(frame);
     }
   }
 
-  private failPending(err: Error): void {
-    const p = this.pending;
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.pending = undefined;
-    p.reject(err);
+  private failWaiter(err: Error): void {
+    const w = this.waiter;
+    if (!w) return;
+    clearTimeout(w.timer);
+    this.waiter = undefined;
+    w.reject(err);
   }
 
   async close(): Promise<void> {
-    this.failPending(new DeviceError('TRANSPORT_CLOSED', `The connection to ${this.transport.path} was closed.`));
+    this.failWaiter(new DeviceError('TRANSPORT_CLOSED', `The connection to ${this.transport.path} was closed.`));
     await this.transport.close();
   }
 }

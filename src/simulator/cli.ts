@@ -1,5 +1,6 @@
 /** `station-sim`: the virtual device line, as its own process. */
 import { Command } from 'commander';
+import { METHOD_IDS, isMethodId } from '../core/method-id';
 import { SOFTHSM_DEFAULT_MODULE } from '../hsm/pkcs11/softhsm-config';
 import { parseFaultSpec } from './faults';
 import { PRINTER_SINK_MODES, PrinterSink, isPrinterSinkMode } from './printer-sink';
@@ -37,13 +38,19 @@ export function main(argv: string[]): void {
     .option('--model <MODEL>', 'model string the devices report', 'DemoSensor-1')
     .option('--firmware <VERSION>', 'firmware version the devices report', '1.0.0')
     .option('--softhsm-module <PATH>', 'PKCS#11 module for the SE tokens', SOFTHSM_DEFAULT_MODULE)
-    .action(async (opts: { ports: number; dir: string; method: string; faults?: string; model: string; firmware: string; softhsmModule: string }) => {
+    .option('--max-payload <BYTES>', 'each device\'s frame limit (larger messages are fragmented)', (v) => Number.parseInt(v, 10), 1024)
+    .action(async (opts: { ports: number; dir: string; method: string; faults?: string; model: string; firmware: string; softhsmModule: string; maxPayload: number }) => {
       if (!Number.isInteger(opts.ports) || opts.ports < 1 || opts.ports > 256) {
         process.stderr.write('station-sim: --ports must be 1..256\n');
         process.exit(2);
       }
-      if (opts.method !== 'secure-element-keygen') {
-        process.stderr.write(`station-sim: method ${opts.method} is not simulated yet; supported: secure-element-keygen\n`);
+      if (!isMethodId(opts.method)) {
+        process.stderr.write(`station-sim: unknown method ${opts.method}; one of ${METHOD_IDS.join(', ')}\n`);
+        process.exit(2);
+      }
+      const method = opts.method;
+      if (!Number.isInteger(opts.maxPayload) || opts.maxPayload < 64 || opts.maxPayload > 8192) {
+        process.stderr.write('station-sim: --max-payload must be 64..8192\n');
         process.exit(2);
       }
       let faults;
@@ -60,6 +67,8 @@ export function main(argv: string[]): void {
           ports: opts.ports,
           model: opts.model,
           firmwareVersion: opts.firmware,
+          method,
+          maxPayloadBytes: opts.maxPayload,
           faults,
           softhsmModule: opts.softhsmModule,
         });

@@ -4,12 +4,12 @@ import { Attributes, CertificationRequest, CertificationRequestInfo } from '@pec
 import { AlgorithmIdentifier, AttributeTypeAndValue, AttributeValue, Name, RelativeDistinguishedName, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { toArrayBuffer } from '../core/bytes';
 
-export function buildCsr(opts: { serial: string; model: string; spki: Buffer; sign: (data: Buffer) => Buffer }): Buffer {
+export function buildCsr(opts: { serial: string; model: string; organization?: string; spki: Buffer; sign: (data: Buffer) => Buffer }): Buffer {
   const rdn = (type: string, value: string) =>
     new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value: new AttributeValue({ printableString: value }) })]);
   const info = new CertificationRequestInfo({
     version: 0,
-    subject: new Name([rdn('2.5.4.3', opts.model), rdn('2.5.4.5', opts.serial)]),
+    subject: new Name([...(opts.organization ? [rdn('2.5.4.10', opts.organization)] : []), rdn('2.5.4.3', opts.model), rdn('2.5.4.5', opts.serial)]),
     subjectPKInfo: AsnConvert.parse(opts.spki, SubjectPublicKeyInfo),
     attributes: new Attributes(),
   });

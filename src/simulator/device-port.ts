@@ -1,24 +1,19 @@
 /** The simulated device's side of the serial link (the simulator's only serialport import). */
 import { SerialPort } from 'serialport';
-import { FrameDecoder, encodeFrame } from '../device/framing/frame-codec';
-import type { VirtualDevice } from './virtual-device';
+import { DeviceLink, type Firmware } from './device-link';
 
 export class DevicePort {
   private readonly port: SerialPort;
-  private readonly decoder = new FrameDecoder();
+  private readonly link: DeviceLink;
 
   constructor(
     readonly path: string,
-    private readonly device: VirtualDevice,
+    firmware: Firmware,
     baudRate = 115200,
   ) {
     this.port = new SerialPort({ path, baudRate, autoOpen: false, lock: false });
-    this.port.on('data', (chunk: Buffer) => {
-      for (const frame of this.decoder.push(chunk)) {
-        const reply = this.device.handle(frame);
-        if (reply) this.port.write(encodeFrame(reply));
-      }
-    });
+    this.link = new DeviceLink(firmware, (bytes) => this.port.write(bytes));
+    this.port.on('data', (chunk: Buffer) => this.link.push(chunk));
     this.port.on('error', () => undefined);
   }
 

@@ -8,6 +8,7 @@ export const FAULTS = [
   'csr-wrong-serial', // CSR subject serialNumber differs from the one asked for
   'challenge-wrong-key', // signs the challenge with a key other than its birth key
   'readback-corrupt', // returns a different DPP URI on read back
+  'lock-refused', // LOCK fails (a flash write error)
 ] as const;
 
 export type Fault = (typeof FAULTS)[number];

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { MethodId } from '../core/method-id';
 import { Pkcs11Library } from '../hsm/pkcs11/pkcs11-library';
 import { Pkcs11Token } from '../hsm/pkcs11/pkcs11-token';
 import { ensureSoftHsmConfig } from '../hsm/pkcs11/softhsm-config';
@@ -21,13 +22,22 @@ export interface SimLineOptions {
   firmwareVersion: string;
   faults: Map<number, Set<Fault>>;
   softhsmModule: string;
+  /** The birth-credential method the devices' firmware is built for. */
+  method: MethodId;
+  /** Each device's frame limit (MAX_PAYLOAD). */
+  maxPayloadBytes?: number;
+}
+
+/** Methods whose devices carry a secure element (a SoftHSM token per port). */
+export function methodHasSecureElement(method: MethodId): boolean {
+  return method === 'secure-element-keygen' || method === 'se-preprovisioned';
 }
 
 export interface SimPortInfo {
   index: number;
   stationPath: string;
   devicePath: string;
-  seToken: string;
+  seToken: string | null;
 }
 
 function secret(path: string): string {
@@ -70,24 +80,30 @@ export class SimLine {
     const library = Pkcs11Library.open(this.options.softhsmModule);
     const pin = secret(join(dir, 'se-pin'));
     const soPin = secret(join(dir, 'se-so-pin'));
+    const withSe = methodHasSecureElement(this.options.method);
     for (let i = 0; i < this.options.ports; i++) {
       const label = seTokenLabel(i);
-      if (!library.findToken(label)) library.initToken(label, soPin, pin);
-      const token = Pkcs11Token.login(library, label, pin);
-      this.tokens.push(token);
+      let token: Pkcs11Token | undefined;
+      if (withSe) {
+        if (!library.findToken(label)) library.initToken(label, soPin, pin);
+        token = Pkcs11Token.login(library, label, pin);
+        this.tokens.push(token);
+      }
       const pair = await openPtyPair(join(dir, 'links', `port${i}`), join(dir, 'links', `port${i}.device`));
       this.pairs.push(pair);
       const device = new VirtualDevice({
         model: this.options.model,
         firmwareVersion: this.options.firmwareVersion,
+        method: this.options.method,
         faults: this.options.faults.get(i) ?? new Set(),
-        se: new SimulatedSecureElement(token),
+        se: token ? new SimulatedSecureElement(token) : undefined,
+        maxPayloadBytes: this.options.maxPayloadBytes,
       });
       this.devices.push(device);
       const port = new DevicePort(pair.devicePath, device);
       await port.open();
       this.devicePorts.push(port);
-      this.ports.push({ index: i, stationPath: pair.stationPath, devicePath: pair.devicePath, seToken: label });
+      this.ports.push({ index: i, stationPath: pair.stationPath, devicePath: pair.devicePath, seToken: token ? label : null });
     }
   }
 

@@ -15,6 +15,11 @@ export class SimulatedSecureElement {
 
   constructor(readonly token: Pkcs11Token) {}
 
+  /** The SE's serial number (the token's), hex. */
+  get serial(): string {
+    return /^[0-9a-fA-F]+$/.test(this.token.serial) && this.token.serial.length % 2 === 0 ? this.token.serial.toLowerCase() : Buffer.from(this.token.serial, 'utf8').toString('hex');
+  }
+
   /** Make a new birth key, destroying the one a previous device left on this token. */
   generateBirthKey(): Buffer {
     this.destroyBirthKey();

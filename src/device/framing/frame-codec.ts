@@ -16,7 +16,12 @@ export const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + FRAME_CRC_BYTES;
 /** The largest payload v1 allows in one frame; a device may advertise less. */
 export const MAX_PAYLOAD_BYTES = 8192;
 
+/** Set on every frame the device sends (responses and fragment acknowledgements). */
 export const FLAG_RESPONSE = 0x01;
+/** More fragments of this message follow (docs/device-protocol.md, fragmentation). */
+export const FLAG_MORE = 0x02;
+/** An empty frame acknowledging a fragment; the sender then sends the next one. */
+export const FLAG_ACK = 0x04;
 
 export interface Frame {
   version: number;

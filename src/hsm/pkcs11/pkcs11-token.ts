@@ -40,6 +40,8 @@ export class Pkcs11Token {
     readonly label: string,
     readonly slot: Pkcs11Handle,
     private readonly session: Pkcs11Handle,
+    /** The token's serial number (CK_TOKEN_INFO.serialNumber, hex digits on SoftHSM). */
+    readonly serial: string,
   ) {}
 
   /** Open the token with this label and log in as user. `pin` is used and not kept. */
@@ -64,7 +66,7 @@ export class Pkcs11Token {
         throw toHsmError(err, `logging in to token ${label}`);
       }
     }
-    return new Pkcs11Token(library, label, summary.slot, session);
+    return new Pkcs11Token(library, label, summary.slot, session, summary.serial);
   }
 
   close(): void {
