@@ -4,12 +4,13 @@
  */
 import { caGroup } from './groups/ca-group';
 import { labelsGroup } from './groups/labels-group';
+import { linkGroup } from './groups/link-group';
 import type { BenchGroup } from './types';
 
 export type { BenchContext, BenchGroup, Figure, FigureTarget } from './types';
 export { median, repeat, medianRate, timed, MIN_REPETITIONS } from './stats';
 
-export const BENCH_GROUPS: readonly BenchGroup[] = [caGroup, labelsGroup];
+export const BENCH_GROUPS: readonly BenchGroup[] = [linkGroup, caGroup, labelsGroup];
 
 export function groupNames(groups: readonly BenchGroup[] = BENCH_GROUPS): string[] {
   return groups.map((g) => g.name);

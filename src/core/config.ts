@@ -129,6 +129,34 @@ export const DeviceLinkSchema = z
   })
   .strict();
 
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+
+/** A USB vendor (and optionally product) id, 4 hex digits each; matched case-insensitively. */
+export const UsbFilterSchema = z
+  .object({
+    vendorId: z.string().regex(HEX4, '4 hex digits'),
+    productId: z.string().regex(HEX4, '4 hex digits').optional(),
+  })
+  .strict();
+
+/**
+ * Port discovery (docs/discovery.md). `watch`: path globs, each a folder and a simple `*`
+ * pattern in its last part (`/dev/serial/by-id/*`); an entry without `*` means every entry of
+ * that folder. `usbFilters`: when not empty, only ports whose USB ids match one filter are
+ * listed (ports without USB ids found in a watched folder, such as PTY links, are kept).
+ */
+export const DiscoveryConfigSchema = z
+  .object({
+    watch: z.array(
+      z
+        .string()
+        .min(1)
+        .refine((g) => !g.slice(0, g.lastIndexOf('/')).includes('*'), 'a `*` is allowed only in the last part of a watch glob'),
+    ),
+    usbFilters: z.array(UsbFilterSchema),
+  })
+  .strict();
+
 export const StationConfigSchema = z
   .object({
     stationId: z.string().regex(/^[A-Za-z0-9_.\-]{1,64}$/),
@@ -139,6 +167,7 @@ export const StationConfigSchema = z
     deviceLink: DeviceLinkSchema,
     printer: PrinterConfigSchema,
     ports: z.array(z.string()).default([]),
+    discovery: DiscoveryConfigSchema.default({ watch: ['/dev/serial/by-id/*'], usbFilters: [] }),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -161,6 +190,8 @@ export type PrinterConfig = z.infer<typeof PrinterConfigSchema>;
 export type ProductProfile = z.infer<typeof ProductProfileSchema>;
 export type SerialFormat = z.infer<typeof SerialFormatSchema>;
 export type WorkOrder = z.infer<typeof WorkOrderSchema>;
+export type UsbFilter = z.infer<typeof UsbFilterSchema>;
+export type DiscoveryConfig = z.infer<typeof DiscoveryConfigSchema>;
 export type StationConfig = z.infer<typeof StationConfigSchema>;
 
 /**
@@ -210,6 +241,8 @@ export function defaultStationConfig(): StationConfig {
     // The demo "prints" ZPL jobs into OUT/labels/printed; a line points this at its printer.
     printer: { kind: 'file', format: 'zpl' },
     ports: [],
+    // Stable names of USB serial adapters; a line adds its own folders (the simulator's links/).
+    discovery: { watch: ['/dev/serial/by-id/*'], usbFilters: [] },
   };
 }
 

@@ -94,7 +94,7 @@ export class DeviceClient {
     const r = await this.call(Command.HELLO, [
       tlv.u8(Tag.VERSION_MIN, PROTOCOL_VERSION_MIN),
       tlv.u8(Tag.VERSION_MAX, PROTOCOL_VERSION_MAX),
-      tlv.u16(Tag.MAX_PAYLOAD, MAX_PAYLOAD_BYTES),
+      tlv.u16(Tag.MAX_PAYLOAD, this.connection.localMaxPayloadBytes),
     ]);
     const { version, maxPayload } = this.read('HELLO reply', () => ({
       version: r.u8(Tag.VERSION, 'VERSION'),
@@ -107,7 +107,7 @@ export class DeviceClient {
       throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${this.port} announced a frame limit of ${maxPayload} bytes; at least ${MIN_PAYLOAD_BYTES} is required.`);
     }
     this.connection.version = version;
-    this.connection.maxPayloadBytes = Math.min(maxPayload, MAX_PAYLOAD_BYTES);
+    this.connection.maxPayloadBytes = Math.min(maxPayload, this.connection.localMaxPayloadBytes);
     return version;
   }
 

@@ -35,6 +35,11 @@ export interface ExchangeStats {
   staleFrames: number;
 }
 
+export interface DeviceConnectionOptions {
+  /** The seq of the first request (default: random); transcript tests fix it. */
+  firstSeq?: number;
+}
+
 export class DeviceConnection {
   private readonly decoder = new FrameDecoder(MAX_PAYLOAD_BYTES);
   private waiter: Waiter | undefined;
@@ -45,7 +50,9 @@ export class DeviceConnection {
   private awaitingFirstByte = false;
   version = 1;
   /** The device's MAX_PAYLOAD (from HELLO): larger requests are fragmented. */
-  maxPayloadBytes = MAX_PAYLOAD_BYTES;
+  maxPayloadBytes: number;
+  /** What this side can take in one frame on this link (announced in HELLO). */
+  readonly localMaxPayloadBytes: number;
   readonly stats: ExchangeStats = {
     requests: 0,
     framesSent: 0,
@@ -60,7 +67,11 @@ export class DeviceConnection {
   constructor(
     private readonly transport: Transport,
     private readonly log: Logger = silentLogger,
+    options: DeviceConnectionOptions = {},
   ) {
+    if (options.firstSeq !== undefined) this.seq = (options.firstSeq - 1) & 0xffff;
+    this.localMaxPayloadBytes = Math.min(transport.maxPayloadBytes ?? MAX_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES);
+    this.maxPayloadBytes = this.localMaxPayloadBytes;
     transport.onData((chunk) => this.onData(chunk));
     transport.onClose((reason) => {
       this.closedError = new DeviceError('TRANSPORT_DISCONNECTED', `The device on ${transport.path} went away (${reason}).`, {

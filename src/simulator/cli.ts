@@ -2,7 +2,8 @@
 import { Command } from 'commander';
 import { METHOD_IDS, isMethodId } from '../core/method-id';
 import { SOFTHSM_DEFAULT_MODULE } from '../hsm/pkcs11/softhsm-config';
-import { parseFaultSpec } from './faults';
+import { formatLinkFault, parseFaultSpec } from './faults';
+import { DEFAULT_BAUD, describeTiming, pacedTiming, type SimTiming } from './link-timing';
 import { PRINTER_SINK_MODES, PrinterSink, isPrinterSinkMode } from './printer-sink';
 import { SimLine } from './sim-line';
 
@@ -34,12 +35,14 @@ export function main(argv: string[]): void {
     .requiredOption('--ports <K>', 'number of ports', (v) => Number.parseInt(v, 10))
     .option('--dir <DIR>', 'simulator state (PTY links, SE tokens)', 'sim')
     .option('--method <ID>', 'birth-credential method the devices support', 'secure-element-keygen')
-    .option('--faults <SPEC>', 'faults per port index, e.g. "0=silent,2=csr-wrong-serial"')
+    .option('--faults <SPEC>', 'faults per port index, e.g. "0=silent,1=drop:GET_CSR,2=delay:IDENTIFY:4000,3=slow-se:2000" (docs/simulator.md)')
+    .option('--pace', `pace the output like a serial line (${DEFAULT_BAUD} baud unless --baud) and add device latency (SE keygen, flash writes, boot)`)
+    .option('--baud <N>', 'pace at N baud (implies --pace)', (v) => Number.parseInt(v, 10))
     .option('--model <MODEL>', 'model string the devices report', 'DemoSensor-1')
     .option('--firmware <VERSION>', 'firmware version the devices report', '1.0.0')
     .option('--softhsm-module <PATH>', 'PKCS#11 module for the SE tokens', SOFTHSM_DEFAULT_MODULE)
     .option('--max-payload <BYTES>', 'each device\'s frame limit (larger messages are fragmented)', (v) => Number.parseInt(v, 10), 1024)
-    .action(async (opts: { ports: number; dir: string; method: string; faults?: string; model: string; firmware: string; softhsmModule: string; maxPayload: number }) => {
+    .action(async (opts: { ports: number; dir: string; method: string; faults?: string; pace?: boolean; baud?: number; model: string; firmware: string; softhsmModule: string; maxPayload: number }) => {
       if (!Number.isInteger(opts.ports) || opts.ports < 1 || opts.ports > 256) {
         process.stderr.write('station-sim: --ports must be 1..256\n');
         process.exit(2);
@@ -53,11 +56,21 @@ export function main(argv: string[]): void {
         process.stderr.write('station-sim: --max-payload must be 64..8192\n');
         process.exit(2);
       }
+      if (opts.baud !== undefined && !(Number.isInteger(opts.baud) && opts.baud >= 300 && opts.baud <= 12_000_000)) {
+        process.stderr.write('station-sim: --baud must be 300..12000000\n');
+        process.exit(2);
+      }
+      const timing: SimTiming | undefined = opts.pace || opts.baud !== undefined ? pacedTiming(opts.baud ?? DEFAULT_BAUD) : undefined;
       let faults;
       try {
         faults = parseFaultSpec(opts.faults);
       } catch (err) {
         process.stderr.write(`station-sim: ${(err as Error).message}\n`);
+        process.exit(2);
+      }
+      const outside = [...faults.keys()].filter((i) => i >= opts.ports);
+      if (outside.length > 0) {
+        process.stderr.write(`station-sim: --faults names port ${outside.join(', ')}, but there are only ports 0..${opts.ports - 1}\n`);
         process.exit(2);
       }
       let line: SimLine;
@@ -70,13 +83,25 @@ export function main(argv: string[]): void {
           method,
           maxPayloadBytes: opts.maxPayload,
           faults,
+          timing,
           softhsmModule: opts.softhsmModule,
+          onDisconnect: (p) => process.stdout.write(JSON.stringify({ event: 'disconnected', port: p.stationPath, reason: 'disconnect fault' }) + '\n'),
         });
       } catch (err) {
         process.stderr.write(`station-sim: cannot start: ${(err as Error).message}\n`);
         process.exit(1);
       }
-      process.stdout.write(JSON.stringify({ event: 'ready', ports: line.ports.map((p) => p.stationPath), seTokens: line.ports.map((p) => p.seToken) }) + '\n');
+      process.stdout.write(
+        JSON.stringify({
+          event: 'ready',
+          ports: line.ports.map((p) => p.stationPath),
+          seTokens: line.ports.map((p) => p.seToken),
+          // contracts.md §4: the timing values are printed with whatever is measured against them
+          timing: timing ? { paced: true, ...timing } : { paced: false },
+          timingText: describeTiming(timing),
+          faults: Object.fromEntries([...faults].map(([i, f]) => [i, [...f.firmware, ...f.link.map(formatLinkFault)]])),
+        }) + '\n',
+      );
       serveUntilStopped(() => line.stop());
     });
   program

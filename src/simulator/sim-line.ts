@@ -10,7 +10,8 @@ import { Pkcs11Library } from '../hsm/pkcs11/pkcs11-library';
 import { Pkcs11Token } from '../hsm/pkcs11/pkcs11-token';
 import { ensureSoftHsmConfig } from '../hsm/pkcs11/softhsm-config';
 import { DevicePort } from './device-port';
-import type { Fault } from './faults';
+import type { PortFaults } from './faults';
+import type { SimTiming } from './link-timing';
 import { openPtyPair, type PtyPair } from './pty-pair';
 import { SimulatedSecureElement } from './simulated-secure-element';
 import { VirtualDevice } from './virtual-device';
@@ -20,12 +21,16 @@ export interface SimLineOptions {
   ports: number;
   model: string;
   firmwareVersion: string;
-  faults: Map<number, Set<Fault>>;
+  faults: Map<number, PortFaults>;
   softhsmModule: string;
   /** The birth-credential method the devices' firmware is built for. */
   method: MethodId;
   /** Each device's frame limit (MAX_PAYLOAD). */
   maxPayloadBytes?: number;
+  /** Pace the output and apply device latency floors (link-timing.ts); undefined = PTY speed. */
+  timing?: SimTiming;
+  /** A device went away (a `disconnect` fault): its PTY pair is ended. */
+  onDisconnect?: (port: SimPortInfo) => void;
 }
 
 /** Methods whose devices carry a secure element (a SoftHSM token per port). */
@@ -91,19 +96,30 @@ export class SimLine {
       }
       const pair = await openPtyPair(join(dir, 'links', `port${i}`), join(dir, 'links', `port${i}.device`));
       this.pairs.push(pair);
+      const faults = this.options.faults.get(i);
       const device = new VirtualDevice({
         model: this.options.model,
         firmwareVersion: this.options.firmwareVersion,
         method: this.options.method,
-        faults: this.options.faults.get(i) ?? new Set(),
+        faults: faults?.firmware ?? new Set(),
         se: token ? new SimulatedSecureElement(token) : undefined,
         maxPayloadBytes: this.options.maxPayloadBytes,
+        vendorDir: join(dir, 'vendor'),
       });
       this.devices.push(device);
-      const port = new DevicePort(pair.devicePath, device);
+      const info: SimPortInfo = { index: i, stationPath: pair.stationPath, devicePath: pair.devicePath, seToken: token ? label : null };
+      const port = new DevicePort(pair.devicePath, device, {
+        timing: this.options.timing,
+        faults: faults?.link,
+        // The station does not notice the far end of a PTY closing: only ending socat (the
+        // master side) makes its port report a disconnection, as unplugging an adapter would.
+        onDisconnect: () => {
+          void pair.close().then(() => this.options.onDisconnect?.(info));
+        },
+      });
       await port.open();
       this.devicePorts.push(port);
-      this.ports.push({ index: i, stationPath: pair.stationPath, devicePath: pair.devicePath, seToken: token ? label : null });
+      this.ports.push(info);
     }
   }
 

@@ -36,6 +36,8 @@ export interface VirtualDeviceOptions {
   protocol?: { min: number; max: number };
   /** Runs when a new device is presented (e.g. the vendor kit provisions its SE). */
   onNewDevice?: (state: DeviceState) => void;
+  /** Method 4: the simulated SE vendor's folder (its CA key and certificate); in memory when absent. */
+  vendorDir?: string;
 }
 
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]{1,64}$/;
@@ -91,6 +93,7 @@ export class VirtualDevice implements Firmware {
 
   private newDevice(): DeviceState {
     const state = freshState(this.options.method);
+    this.methods.presentDevice(state);
     this.options.onNewDevice?.(state);
     return state;
   }

@@ -11,6 +11,7 @@ import type { LabelRenderer } from '../core/ports/label-renderer';
 import type { PrinterJobFormat } from '../core/ports/printer';
 import { ConfigError, InterruptedError } from '../core/errors';
 import type { Logger } from '../core/logger';
+import { HidTransport } from '../device/transport/hid-transport';
 import { SerialTransport } from '../device/transport/serial-transport';
 import { openIdevidCa, type IdevidCa } from '../hsm/ca/idevid-ca';
 import { IdevidIssuer } from '../hsm/ca/idevid-issuer';
@@ -177,7 +178,9 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           {
             ports,
             count,
-            openTransport: (path) => new SerialTransport({ path, baudRate: config.deviceLink.baudRate }),
+            // "hid:PATH" names a USB HID device (hidapi path); anything else is a serial port.
+            openTransport: (path) =>
+              path.startsWith('hid:') ? new HidTransport({ path: path.slice(4) }) : new SerialTransport({ path, baudRate: config.deviceLink.baudRate }),
             timeouts: { commandTimeoutMs: config.deviceLink.commandTimeoutMs, keygenTimeoutMs: config.deviceLink.keygenTimeoutMs },
             onDevice: request.onDevice,
             log,

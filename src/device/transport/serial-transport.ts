@@ -14,6 +14,7 @@ export class SerialTransport implements Transport {
   private readonly dataListeners: Array<(chunk: Buffer) => void> = [];
   private readonly closeListeners: Array<(reason: TransportCloseReason, error?: Error) => void> = [];
   private closing = false;
+  private closePromise: Promise<void> | undefined;
   private closed = false;
 
   constructor(options: SerialTransportOptions) {
@@ -44,6 +45,14 @@ export class SerialTransport implements Transport {
   }
 
   write(bytes: Buffer): Promise<void> {
+    if (this.closed || this.closing || !this.port.isOpen) {
+      // serialport queues a write to a closed port until it opens again: it would never settle
+      return Promise.reject(
+        new DeviceError('TRANSPORT_WRITE_FAILED', `Writing to ${this.path} failed: the port is ${this.closed || this.closing ? 'closed' : 'not open'}.`, {
+          details: { port: this.path },
+        }),
+      );
+    }
     return new Promise((resolve, reject) => {
       this.port.write(bytes, (err) => {
         if (err) {
@@ -56,12 +65,16 @@ export class SerialTransport implements Transport {
   }
 
   close(): Promise<void> {
+    // a second close while the first is in progress shares it (the port already reads as not
+    // open then; marking it closed here would swallow the 'close' event and so onClose)
+    if (this.closePromise) return this.closePromise;
     if (this.closed || !this.port.isOpen) {
       this.closed = true;
       return Promise.resolve();
     }
     this.closing = true;
-    return new Promise((resolve) => this.port.close(() => resolve()));
+    this.closePromise = new Promise((resolve) => this.port.close(() => resolve()));
+    return this.closePromise;
   }
 
   onData(listener: (chunk: Buffer) => void): void {

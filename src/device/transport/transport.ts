@@ -11,6 +11,8 @@ export type TransportCloseReason = 'closed' | 'disconnected' | 'error';
 
 export interface Transport {
   readonly path: string;
+  /** The largest v1 payload one frame may carry on this link (HID: 7595); default 8192. */
+  readonly maxPayloadBytes?: number;
   open(): Promise<void>;
   write(bytes: Buffer): Promise<void>;
   close(): Promise<void>;

@@ -10,6 +10,14 @@ for (const [name, value] of Object.entries(pkcs11js)) {
   if (name.startsWith('CKR_') && typeof value === 'number' && !CKR_NAMES.has(value)) CKR_NAMES.set(value, name);
 }
 
+// Return values pkcs11js has no constant for (PKCS#11 v2.40 pkcs11t.h).
+for (const [value, name] of [
+  [0x6a, 'CKR_KEY_UNEXTRACTABLE'],
+  [0x6b, 'CKR_KEY_FUNCTION_NOT_PERMITTED'],
+] as const) {
+  if (!CKR_NAMES.has(value)) CKR_NAMES.set(value, name);
+}
+
 export function ckrName(code: number): string {
   return CKR_NAMES.get(code) ?? `CKR_0x${code.toString(16).padStart(8, '0')}`;
 }

@@ -1,66 +1,56 @@
 /**
  * Firmware commands of the methods other than SE keygen: the transport key and wrapped-key
  * install (method 3), seed derivation (method 5), the SE vendor's certificate (method 4), and
- * the BRSKI voucher-request / voucher check. Each follows contracts.md §7.
+ * the BRSKI voucher-request / voucher check. Each follows contracts.md §7 and
+ * docs/crypto-constructions.md; this class only routes to the file of each concern.
  */
-import type { KeyObject } from 'node:crypto';
 import type { TlvItem, TlvReader } from '../../device/framing/tlv';
-import { DeviceStatus } from '../../device/protocol/status';
-import type { BirthKey } from '../birth-key';
-import type { VirtualDeviceOptions } from '../virtual-device';
+import type { DeviceState, MethodFirmwareOptions } from './device-state';
+import { KeyInjection } from './key-injection';
+import { SeInfo } from './se-info';
+import { SeedKey } from './seed-key';
+import { VoucherFirmware } from './voucher';
 
-/** A refusal the firmware answers with a status code and a detail string. */
-export class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    detail: string,
-  ) {
-    super(detail);
-  }
-}
-
-export interface DeviceState {
-  hardwareId: Buffer;
-  macs: Buffer[];
-  /** Seed-derived devices: the chip id the vendor's seed file names, and the burned seed. */
-  chipId: Buffer | undefined;
-  seed: Buffer | undefined;
-  serial: string | undefined;
-  chain: Buffer[];
-  items: Map<number, Buffer>;
-  locked: boolean;
-  sessionOpened: boolean;
-  birthKey: BirthKey | undefined;
-  /** Method 3: the device's ephemeral transport key pair (software, in RAM). */
-  transportKey: KeyObject | undefined;
-  /** BRSKI: the nonce of the last voucher-request. */
-  voucherNonce: Buffer | undefined;
-}
+export { Refusal, type DeviceState, type MethodFirmwareOptions } from './device-state';
 
 export class MethodCommands {
-  constructor(readonly options: VirtualDeviceOptions) {}
+  private readonly injection: KeyInjection;
+  private readonly seedKey: SeedKey;
+  private readonly seInfo: SeInfo;
+  private readonly voucher = new VoucherFirmware();
 
-  getTransportKey(_s: DeviceState, _req: TlvReader): TlvItem[] {
-    throw new Refusal(DeviceStatus.UNSUPPORTED, 'GET_TRANSPORT_KEY is not simulated yet');
+  constructor(readonly options: MethodFirmwareOptions) {
+    this.injection = new KeyInjection(options);
+    this.seedKey = new SeedKey(options);
+    this.seInfo = new SeInfo(options);
   }
 
-  installWrappedKey(_s: DeviceState, _req: TlvReader): TlvItem[] {
-    throw new Refusal(DeviceStatus.UNSUPPORTED, 'INSTALL_WRAPPED_KEY is not simulated yet');
+  /** A new device is presented: for method 4 its SE arrives provisioned by the SE vendor. */
+  presentDevice(s: DeviceState): void {
+    this.seInfo.provision(s);
   }
 
-  deriveSeedKey(_s: DeviceState, _req: TlvReader): TlvItem[] {
-    throw new Refusal(DeviceStatus.UNSUPPORTED, 'DERIVE_SEED_KEY is not simulated yet');
+  getTransportKey(s: DeviceState, req: TlvReader): TlvItem[] {
+    return this.injection.getTransportKey(s, req);
   }
 
-  readSeInfo(_s: DeviceState, _req: TlvReader): TlvItem[] {
-    throw new Refusal(DeviceStatus.UNSUPPORTED, 'READ_SE_INFO is not simulated yet');
+  installWrappedKey(s: DeviceState, req: TlvReader): TlvItem[] {
+    return this.injection.installWrappedKey(s, req);
   }
 
-  buildVoucherRequest(_s: DeviceState, _req: TlvReader): TlvItem[] {
-    throw new Refusal(DeviceStatus.UNSUPPORTED, 'BUILD_VOUCHER_REQUEST is not simulated yet');
+  deriveSeedKey(s: DeviceState, req: TlvReader): TlvItem[] {
+    return this.seedKey.deriveSeedKey(s, req);
   }
 
-  verifyVoucher(_s: DeviceState, _req: TlvReader): TlvItem[] {
-    throw new Refusal(DeviceStatus.UNSUPPORTED, 'VERIFY_VOUCHER is not simulated yet');
+  readSeInfo(s: DeviceState, req: TlvReader): TlvItem[] {
+    return this.seInfo.readSeInfo(s, req);
+  }
+
+  buildVoucherRequest(s: DeviceState, req: TlvReader): TlvItem[] {
+    return this.voucher.buildVoucherRequest(s, req);
+  }
+
+  verifyVoucher(s: DeviceState, req: TlvReader): TlvItem[] {
+    return this.voucher.verifyVoucher(s, req);
   }
 }

@@ -10,6 +10,7 @@ import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { loadConfig } from './load-config';
+import { registerPortsCommand } from './ports-command';
 import { createProgress } from './progress';
 
 function positiveInt(value: string): number {
@@ -184,6 +185,8 @@ export function main(argv: string[]): void {
         fail(err);
       }
     });
+
+  registerPortsCommand(program, { loadConfig });
 
   program.parseAsync(argv).catch(fail);
 }

@@ -32,7 +32,7 @@ export interface DeviceRunContext {
   product: ProductProfile;
   method: KeyMethod;
   store: SqliteRecordStore;
-  issuer: IdevidIssuer;
+  issuer: Pick<IdevidIssuer, 'issue'>;
   labels: LabelService;
   /** The report's folder; every path in the report is relative to it. */
   outDir: string;
@@ -40,6 +40,8 @@ export interface DeviceRunContext {
   chainPath: string;
   log: Logger;
   signal: AbortSignal;
+  /** The challenge nonce (32 bytes); default crypto.randomBytes. Transcript tests fix it. */
+  challengeNonce?: () => Buffer;
 }
 
 function spkiOfCertificate(der: Buffer): Buffer {
@@ -137,7 +139,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       if (!uri || uri.toString('utf8') !== dpp) {
         throw new DeviceError('READBACK_MISMATCH', `The DPP URI read back from the device on ${client.port} differs from what was installed.`);
       }
-      const nonce = randomBytes(32);
+      const nonce = ctx.challengeNonce ? ctx.challengeNonce() : randomBytes(32);
       const signature = await client.signChallenge(nonce, assignedSerial, CHALLENGE_CONTEXT);
       const key = createPublicKey({ key: certSpki, format: 'der', type: 'spki' });
       let ok = false;

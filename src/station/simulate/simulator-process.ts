@@ -8,24 +8,41 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { ConfigError } from '../../core/errors';
 
+/** The simulator's timing (its ready line): `paced: false`, or the values it paces with. */
+export type SimulatorTiming =
+  | { paced: false }
+  | { paced: true; baud: number; chunkBytes: number; seKeygenMs: number; flashMsPerKb: number; bootMs: number };
+
 export interface SimulatorProcess {
   ports: string[];
+  timing: SimulatorTiming;
+  timingText: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
 
 export const STATION_SIM_BIN = resolve(__dirname, '../../../bin/station-sim.js');
 
-export async function startSimulator(opts: { ports: number; dir: string; faults?: string; method: string; model: string }): Promise<SimulatorProcess> {
+export async function startSimulator(opts: {
+  ports: number;
+  dir: string;
+  faults?: string;
+  method: string;
+  model: string;
+  /** Pace the simulated serial lines at this baud rate (with device latency); absent = PTY speed. */
+  baud?: number;
+}): Promise<SimulatorProcess> {
   const args = [STATION_SIM_BIN, 'start', '--ports', String(opts.ports), '--dir', opts.dir, '--method', opts.method, '--model', opts.model];
   if (opts.faults) args.push('--faults', opts.faults);
+  if (opts.baud !== undefined) args.push('--baud', String(opts.baud));
   const env = { ...process.env };
   delete env.SOFTHSM2_CONF; // the simulator's SEs live in their own SoftHSM, never the station's
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const lines = createInterface({ input: child.stdout! });
-  const ports = await new Promise<string[]>((resolvePorts, reject) => {
+  type Ready = { ports: string[]; timing: SimulatorTiming; timingText: string };
+  const ready = await new Promise<Ready>((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new ConfigError('SIMULATOR_START_FAILED', `station-sim did not start within 60 s: ${stderr.trim()}`)), 60_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -34,16 +51,16 @@ export async function startSimulator(opts: { ports: number; dir: string; faults?
     lines.once('line', (line) => {
       clearTimeout(timer);
       try {
-        const msg = JSON.parse(line) as { event: string; ports: string[] };
+        const msg = JSON.parse(line) as { event: string; ports: string[]; timing?: SimulatorTiming; timingText?: string };
         if (msg.event !== 'ready') throw new Error(line);
-        resolvePorts(msg.ports);
+        resolveReady({ ports: msg.ports, timing: msg.timing ?? { paced: false }, timingText: msg.timingText ?? '' });
       } catch {
         reject(new ConfigError('SIMULATOR_START_FAILED', `station-sim printed an unexpected line: ${line}`));
       }
     });
   });
   return {
-    ports,
+    ...ready,
     process: child,
     stop: () =>
       new Promise<void>((done) => {
