@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConfigError } from './errors';
 import { METHOD_IDS } from './method-id';
+import { parseKeyUri } from './pkcs11-uri';
 
 const PRINTABLE_STRING = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 const OID = /^[0-2](\.(0|[1-9]\d*))+$/;
@@ -18,6 +19,15 @@ export const PinSourceSchema = z
   .strict()
   .refine((p) => p.env !== undefined || p.file !== undefined, 'name an env variable or a 0600 file for the PIN');
 
+/** An RFC 7512 URI naming a private key; the message of a bad one never repeats the URI. */
+const KeyUriSchema = z.string().superRefine((value, ctx) => {
+  try {
+    parseKeyUri(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof ConfigError ? err.message : 'not a valid PKCS#11 URI' });
+  }
+});
+
 export const HsmConfigSchema = z
   .object({
     module: z.string().min(1),
@@ -25,6 +35,13 @@ export const HsmConfigSchema = z
     caKeyLabel: z.string().min(1),
     rootKeyLabel: z.string().min(1),
     pin: PinSourceSchema,
+    /**
+     * PKCS#11 URIs (RFC 7512) of the IDevID CA key and the root key. When given, each attribute
+     * the URI names (module-path, token, object, id, pin-source...) overrides the matching field
+     * above; see resolveHsmKey and docs/hsm.md. A URI with pin-value is refused.
+     */
+    caKeyUri: KeyUriSchema.optional(),
+    rootKeyUri: KeyUriSchema.optional(),
   })
   .strict();
 

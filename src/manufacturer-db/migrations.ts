@@ -124,4 +124,24 @@ CREATE INDEX label_prints_serial ON label_prints(serial);
 CREATE INDEX devices_label_pending ON devices(label_state) WHERE label_state = 'pending';
 `,
   },
+  {
+    version: 3,
+    name: 'issuance intents (written before the HSM signs), certificates by public key',
+    sql: `
+CREATE TABLE issuance_intents (
+  certificate_serial TEXT PRIMARY KEY,
+  device_serial      TEXT NOT NULL REFERENCES devices(serial),
+  work_order_id      TEXT NOT NULL,
+  station_id         TEXT NOT NULL,
+  public_key_sha256  TEXT NOT NULL,
+  created_at         TEXT NOT NULL,
+  state              TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'issued', 'abandoned', 'interrupted')),
+  resolved_at        TEXT
+);
+CREATE INDEX issuance_intents_pending ON issuance_intents(station_id) WHERE state = 'pending';
+CREATE INDEX issuance_intents_device ON issuance_intents(device_serial);
+CREATE INDEX issuance_intents_public_key ON issuance_intents(public_key_sha256) WHERE state = 'pending';
+CREATE INDEX certificates_public_key ON certificates(public_key_sha256);
+`,
+  },
 ];

@@ -8,7 +8,7 @@ import type { WorkOrder } from '../core/config';
 import { DatabaseError, StationError, type StageName } from '../core/errors';
 import { formatSerial } from '../core/config';
 import type { KeyOrigin, MethodId } from '../core/method-id';
-import type { IssuanceJournal, IssuedCertificateEntry } from '../core/ports/issuance-journal';
+import type { IssuanceIntent, IssuanceJournal, IssuedCertificateEntry } from '../core/ports/issuance-journal';
 import { AuditChain } from './audit-chain';
 import { toDatabaseError, type SqliteDb } from './sqlite-database';
 
@@ -63,6 +63,19 @@ export interface LabelPrintInput {
   errorCode?: string;
   errorMessage?: string;
 }
+
+/** An issuance intent found pending at start: the process stopped between intent and record. */
+export interface ResolvedIntent {
+  deviceSerial: string;
+  certificateSerialHex: string;
+  publicKeySha256Hex: string;
+  intendedAt: string;
+  /** False when the device had already moved on (failed, or issued another certificate). */
+  deviceMarkedFailed: boolean;
+}
+
+/** The error a device gets when its issuance was interrupted (docs/operator-guide.md §5). */
+export const ISSUANCE_INTERRUPTED = 'ISSUANCE_INTERRUPTED';
 
 export interface StageResultRow {
   name: StageName;
@@ -193,7 +206,29 @@ export class SqliteRecordStore implements IssuanceJournal {
     });
   }
 
-  /** IssuanceJournal: the certificate is durable before the issuer hands it out. */
+  /**
+   * IssuanceJournal: the intent to certify a key for a device, durable before the HSM signs.
+   * Refused unless the device is waiting for a certificate.
+   */
+  recordIntent(intent: IssuanceIntent): void {
+    this.tx('recording an issuance intent', () => {
+      const device = this.db.prepare('SELECT status FROM devices WHERE serial = ?').get(intent.deviceSerial) as { status: DeviceStatus } | undefined;
+      if (!device) throw new DatabaseError('DEVICE_UNKNOWN', `No device ${intent.deviceSerial} in the database; refusing to issue a certificate for it.`, { stage: 'issue' });
+      if (device.status !== 'assigned') {
+        throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${intent.deviceSerial} is ${device.status}, not waiting for a certificate; refusing to issue one.`, { stage: 'issue' });
+      }
+      this.db
+        .prepare(
+          "INSERT INTO issuance_intents (certificate_serial, device_serial, work_order_id, station_id, public_key_sha256, created_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+        )
+        .run(intent.certificateSerialHex, intent.deviceSerial, intent.workOrderId, this.stationId, intent.publicKeySha256Hex, intent.at.toISOString());
+    });
+  }
+
+  /**
+   * IssuanceJournal: the certificate is durable before the issuer hands it out. Closes the
+   * certificate's intent (and any other pending intent of the device) in the same transaction.
+   */
   recordIssued(entry: IssuedCertificateEntry): void {
     this.tx('recording an issued certificate', () => {
       this.db
@@ -205,7 +240,83 @@ export class SqliteRecordStore implements IssuanceJournal {
       if (changed.changes !== 1) {
         throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${entry.deviceSerial} is not waiting for a certificate; refusing to record a second one.`, { stage: 'issue' });
       }
+      const intent = this.db.prepare('SELECT device_serial, public_key_sha256, state FROM issuance_intents WHERE certificate_serial = ?').get(entry.certificateSerialHex) as
+        | { device_serial: string; public_key_sha256: string; state: string }
+        | undefined;
+      if (intent && (intent.state !== 'pending' || intent.device_serial !== entry.deviceSerial || intent.public_key_sha256 !== entry.publicKeySha256Hex)) {
+        throw new DatabaseError(
+          'DEVICE_STATE_CONFLICT',
+          `Certificate ${entry.certificateSerialHex} does not match its issuance intent (intent ${intent.state}, for ${intent.device_serial}); refusing to record it.`,
+          { stage: 'issue' },
+        );
+      }
+      const now = new Date().toISOString();
+      this.db
+        .prepare("UPDATE issuance_intents SET state = CASE WHEN certificate_serial = ? THEN 'issued' ELSE 'abandoned' END, resolved_at = ? WHERE device_serial = ? AND state = 'pending'")
+        .run(entry.certificateSerialHex, now, entry.deviceSerial);
       this.audit.append({ type: 'certificate.issued', serial: entry.deviceSerial, data: { certificateSerial: entry.certificateSerialHex, publicKeySha256: entry.publicKeySha256Hex } });
+    });
+  }
+
+  /**
+   * IssuanceJournal: the device that holds this public key (SHA-256 of the DER SPKI, hex) in an
+   * active certificate or a pending issuance. Certificates voided when their device failed do
+   * not count, so a reworked device with a fixed key (SE pre-provisioned, seed-derived) can be
+   * certified again under its new serial.
+   */
+  findDeviceByPublicKey(publicKeySha256Hex: string): string | undefined {
+    try {
+      const cert = this.db
+        .prepare("SELECT device_serial FROM certificates WHERE public_key_sha256 = ? AND status = 'active' ORDER BY issued_at LIMIT 1")
+        .get(publicKeySha256Hex) as { device_serial: string } | undefined;
+      if (cert) return cert.device_serial;
+      const intent = this.db
+        .prepare("SELECT device_serial FROM issuance_intents WHERE public_key_sha256 = ? AND state = 'pending' ORDER BY created_at LIMIT 1")
+        .get(publicKeySha256Hex) as { device_serial: string } | undefined;
+      return intent?.device_serial;
+    } catch (err) {
+      throw toDatabaseError(err, 'looking up a public key');
+    }
+  }
+
+  /**
+   * At start, before any device: every intent this station left pending (the process stopped
+   * after writing an intent and before recording its certificate, or before marking the device
+   * failed) is closed as interrupted; its device, when still waiting for the certificate, is
+   * marked failed with ISSUANCE_INTERRUPTED and disposition rework; each gets an audit event
+   * `issuance.interrupted`. One transaction. Assumes one station process per database.
+   */
+  resolveDanglingIntents(): ResolvedIntent[] {
+    return this.tx('resolving interrupted issuances', () => {
+      const pending = this.db
+        .prepare("SELECT certificate_serial, device_serial, public_key_sha256, created_at FROM issuance_intents WHERE station_id = ? AND state = 'pending' ORDER BY created_at, certificate_serial")
+        .all(this.stationId) as { certificate_serial: string; device_serial: string; public_key_sha256: string; created_at: string }[];
+      const resolved: ResolvedIntent[] = [];
+      const now = new Date().toISOString();
+      for (const i of pending) {
+        this.db.prepare("UPDATE issuance_intents SET state = 'interrupted', resolved_at = ? WHERE certificate_serial = ?").run(now, i.certificate_serial);
+        const message =
+          `The station stopped while issuing certificate ${i.certificate_serial} to this device (intent of ${i.created_at}, no certificate recorded). ` +
+          'Nothing left the station; provision the device again.';
+        const failed = this.db
+          .prepare("UPDATE devices SET status = 'failed', error_code = ?, error_message = ?, error_stage = 'issue', disposition = 'rework', updated_at = ? WHERE serial = ? AND status = 'assigned'")
+          .run(ISSUANCE_INTERRUPTED, message, now, i.device_serial);
+        const deviceMarkedFailed = failed.changes === 1;
+        this.audit.append({
+          type: 'issuance.interrupted',
+          serial: i.device_serial,
+          data: {
+            certificateSerial: i.certificate_serial,
+            publicKeySha256: i.public_key_sha256,
+            intendedAt: i.created_at,
+            code: ISSUANCE_INTERRUPTED,
+            deviceMarkedFailed,
+            disposition: deviceMarkedFailed ? 'rework' : null,
+          },
+        });
+        resolved.push({ deviceSerial: i.device_serial, certificateSerialHex: i.certificate_serial, publicKeySha256Hex: i.public_key_sha256, intendedAt: i.created_at, deviceMarkedFailed });
+      }
+      return resolved;
     });
   }
 
@@ -239,8 +350,14 @@ export class SqliteRecordStore implements IssuanceJournal {
       const voided = this.db
         .prepare("UPDATE certificates SET status = 'void', void_reason = ? WHERE device_serial = ? AND status = 'active'")
         .run(`device failed: ${error.code}`, serial);
+      // An issuance that failed after its intent (HSM error, lint fault) is closed here.
+      const abandoned = this.db.prepare("UPDATE issuance_intents SET state = 'abandoned', resolved_at = ? WHERE device_serial = ? AND state = 'pending'").run(now, serial);
       this.writeStages(serial, runId, stages);
-      this.audit.append({ type: 'device.failed', serial, data: { code: error.code, stage: error.stage, disposition, certificatesVoided: voided.changes } });
+      this.audit.append({
+        type: 'device.failed',
+        serial,
+        data: { code: error.code, stage: error.stage, disposition, certificatesVoided: voided.changes, ...(abandoned.changes > 0 ? { intentsAbandoned: abandoned.changes } : {}) },
+      });
     });
   }
 

@@ -9,11 +9,12 @@ import { join, relative, resolve } from 'node:path';
 import type { PrinterConfig, StationConfig, WorkOrder } from '../core/config';
 import type { LabelRenderer } from '../core/ports/label-renderer';
 import type { PrinterJobFormat } from '../core/ports/printer';
-import { ConfigError, InterruptedError } from '../core/errors';
+import { ConfigError, HsmError, InterruptedError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { HidTransport } from '../device/transport/hid-transport';
 import { SerialTransport } from '../device/transport/serial-transport';
 import { openIdevidCa, type IdevidCa } from '../hsm/ca/idevid-ca';
+import type { Pkcs11WorkerEvent } from '../hsm/pkcs11/pkcs11-worker-client';
 import { IdevidIssuer } from '../hsm/ca/idevid-issuer';
 import { initTestPki, type PkiInitResult } from '../hsm/ca/test-pki';
 import { PngLabelRenderer } from '../label-printer/renderers/png-label-renderer';
@@ -80,6 +81,30 @@ export interface LabelCommandRequest {
   operator: string;
 }
 
+/** The PKCS#11 worker's life in the run log (never a PIN: events carry codes and CKR names). */
+function logHsmWorkerEvent(log: Logger, e: Pkcs11WorkerEvent): void {
+  switch (e.type) {
+    case 'started':
+      (e.generation === 0 ? log.info.bind(log) : log.warn.bind(log))({ ...e }, e.generation === 0 ? 'HSM worker started' : 'HSM worker restarted');
+      return;
+    case 'recovering':
+      log.warn({ ...e }, 'HSM session lost; recovering');
+      return;
+    case 'recovered':
+      log.warn({ ...e }, 'HSM sessions recovered');
+      return;
+    case 'worker-exit':
+      log.warn({ ...e }, 'HSM worker stopped');
+      return;
+    case 'restarting':
+      log.warn({ ...e }, 'restarting the HSM worker');
+      return;
+    case 'unavailable':
+      log.error({ ...e }, 'HSM unavailable; stopping the line');
+      return;
+  }
+}
+
 export function createStation(config: StationConfig, deps: StationDeps): Station {
   const dataDir = resolve(deps.dataDir);
   const env = deps.env ?? process.env;
@@ -139,8 +164,15 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       let store: SqliteRecordStore | undefined;
       let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
       try {
-        ca = openIdevidCa(config.hsm, dataDir, env);
+        ca = openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e) });
+        await ca.ready();
         store = new SqliteRecordStore(openDatabase(databasePath(dataDir)), config.stationId);
+        for (const r of store.resolveDanglingIntents()) {
+          log.warn(
+            { serial: r.deviceSerial, certificateSerial: r.certificateSerialHex, code: 'ISSUANCE_INTERRUPTED', deviceMarkedFailed: r.deviceMarkedFailed },
+            'an issuance was interrupted by an earlier stop: the device is marked failed (rework)',
+          );
+        }
         store.ensureWorkOrder(wo);
         const issuer = new IdevidIssuer(ca.signer, ca.chain, store);
 
@@ -187,6 +219,8 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           },
         );
         const counts = countDevices(devices);
+        // HSM_UNAVAILABLE stops the line (batch-runner takes no further device): a run-level stop.
+        const hsmStop = devices.find((d) => d.error?.code === 'HSM_UNAVAILABLE')?.error;
         store.finishRun(runId, counts);
         const report: RunReport = {
           schemaVersion: 1,
@@ -202,6 +236,12 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         };
         writeFileSync(join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
         log.info({ counts }, 'run finished');
+        if (hsmStop) {
+          throw new HsmError(
+            'HSM_UNAVAILABLE',
+            `${hsmStop.message} ${counts.passed}/${counts.total} passed before the stop; report: ${join(outDir, 'report.json')}`,
+          );
+        }
         if (request.signal.aborted) throw new InterruptedError('The run was interrupted; the report lists what was done.');
         return report;
       } catch (err) {
@@ -211,7 +251,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       } finally {
         await simulator?.stop();
         store?.close();
-        ca?.close();
+        await ca?.close();
       }
     },
   };

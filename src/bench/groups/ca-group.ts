@@ -117,6 +117,12 @@ export function createCaGroup(overrides: Partial<CaGroupOptions> = {}): BenchGro
         // The journal is the record store itself; the wrapper only adds up the time spent recording.
         const stages = { allocate: 0, check: 0, issue: 0, record: 0, devices: 0 };
         const journal: IssuanceJournal = {
+          findDeviceByPublicKey: (h) => store!.findDeviceByPublicKey(h),
+          recordIntent: (i) => {
+            const t = performance.now();
+            store!.recordIntent(i);
+            stages.record += performance.now() - t;
+          },
           recordIssued: (entry) => {
             const t = performance.now();
             store!.recordIssued(entry);

@@ -1,23 +1,113 @@
 /**
  * Checks a device's PKCS#10 request before anything is issued: well-formed DER, ecdsa-with-SHA256,
- * a P-256 key, a signature that verifies with that key (proof of possession), and the subject
- * serialNumber the station assigned. Each failure has its own code.
+ * a P-256 key, a signature that verifies with that key (proof of possession), the subject
+ * serialNumber the station assigned, no requested extension outside what the profile issues
+ * (extensionRequest, 1.2.840.113549.1.9.14), and a key not already certified for another
+ * device. Each failure has its own code.
  */
-import { createPublicKey, verify } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificationRequest } from '@peculiar/asn1-csr';
+import {
+  BasicConstraints,
+  Extensions,
+  KeyUsage,
+  KeyUsageFlags,
+  SubjectAlternativeName,
+  id_ce_basicConstraints,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+} from '@peculiar/asn1-x509';
+import type { IdevidProfile } from '../../core/config';
 import { CaError } from '../../core/errors';
 import { EcPublicKeyError, p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
+import type { IssuanceJournal } from '../../core/ports/issuance-journal';
+import { OID_HARDWARE_MODULE_NAME, idevidExtensionOids } from './idevid-profile';
+import { extensionName } from './profile-lint';
 import { OID_ECDSA_WITH_SHA256, OID_SERIAL_NUMBER, nameValue } from './x509-builder';
+
+/** PKCS#9 extensionRequest. */
+export const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
 export interface CheckedCsr {
   /** DER SPKI, uncompressed point. */
   spki: Buffer;
   subjectSerial: string | undefined;
+  /** SHA-256 of `spki`, hex: the key's id in the issuance journal. */
+  publicKeySha256Hex: string;
 }
 
 export interface CsrExpectations {
   serial: string;
+  /**
+   * The product's profile: requested extensions must be ones it issues. Without it, the
+   * policy is that of a profile with every part switched on.
+   */
+  profile?: IdevidProfile;
+  /** Where to look for another device holding the same key (the issuance journal). */
+  certifiedKeys?: Pick<IssuanceJournal, 'findDeviceByPublicKey'>;
+}
+
+const FULL_PROFILE_OIDS = idevidExtensionOids({
+  organization: 'x',
+  serialNumberInSubject: true,
+  masaUrl: 'https://x',
+  hardwareModuleName: { hwType: '1.2.3' },
+  subjectKeyIdentifier: true,
+  authorityKeyIdentifier: true,
+  validityDays: null,
+});
+
+function notAllowed(oid: string, why: string): CaError {
+  return new CaError('CSR_EXTENSION_NOT_ALLOWED', `The device's certificate request asks for ${extensionName(oid)}${why}; the product's IDevID profile does not issue that. Check the firmware's CSR template.`, {
+    stage: 'obtain-key',
+    details: { oid },
+  });
+}
+
+/**
+ * Requested extensions (the station never copies them) must be ones the profile issues, with
+ * values it would issue: keyUsage digitalSignature only, subjectAltName hardwareModuleName only;
+ * basicConstraints only as cA FALSE (what an end entity is anyway).
+ */
+function checkRequestedExtensions(csr: CertificationRequest, profile: IdevidProfile | undefined): void {
+  const attributes = csr.certificationRequestInfo.attributes ?? [];
+  const requests = attributes.filter((a) => a.type === OID_EXTENSION_REQUEST);
+  if (requests.length === 0) return;
+  if (requests.length > 1 || requests[0]!.values.length !== 1) {
+    throw new CaError('CSR_MALFORMED', 'The device\'s certificate request carries more than one extensionRequest.', { stage: 'obtain-key' });
+  }
+  let extensions: Extensions;
+  try {
+    extensions = AsnConvert.parse(requests[0]!.values[0]!, Extensions);
+  } catch (err) {
+    throw new CaError('CSR_MALFORMED', `The extensionRequest in the device's certificate request is not valid DER: ${(err as Error).message}`, { stage: 'obtain-key', cause: err });
+  }
+  const allowed = new Set(profile ? idevidExtensionOids(profile) : FULL_PROFILE_OIDS);
+  const seen = new Set<string>();
+  for (const ext of extensions) {
+    if (seen.has(ext.extnID)) throw new CaError('CSR_MALFORMED', `The device's certificate request asks for ${extensionName(ext.extnID)} twice.`, { stage: 'obtain-key' });
+    seen.add(ext.extnID);
+    const value = ext.extnValue.buffer;
+    try {
+      if (ext.extnID === id_ce_basicConstraints) {
+        if (AsnConvert.parse(value, BasicConstraints).cA) throw notAllowed(ext.extnID, ' with cA TRUE (a CA certificate)');
+        continue;
+      }
+      if (!allowed.has(ext.extnID)) throw notAllowed(ext.extnID, '');
+      if (ext.extnID === id_ce_keyUsage) {
+        const flags = AsnConvert.parse(value, KeyUsage).toNumber();
+        if ((flags & ~KeyUsageFlags.digitalSignature) !== 0) throw notAllowed(ext.extnID, ` with usages besides digitalSignature (${new KeyUsage(flags).toJSON().join(', ')})`);
+      }
+      if (ext.extnID === id_ce_subjectAltName) {
+        const san = AsnConvert.parse(value, SubjectAlternativeName);
+        if (san.some((gn) => gn.otherName?.typeId !== OID_HARDWARE_MODULE_NAME)) throw notAllowed(ext.extnID, ' with names other than hardwareModuleName');
+      }
+    } catch (err) {
+      if (err instanceof CaError) throw err;
+      throw new CaError('CSR_MALFORMED', `The requested ${extensionName(ext.extnID)} is not valid DER: ${(err as Error).message}`, { stage: 'obtain-key', cause: err });
+    }
+  }
 }
 
 export function checkCsr(csrDer: Buffer, expect: CsrExpectations): CheckedCsr {
@@ -59,5 +149,15 @@ export function checkCsr(csrDer: Buffer, expect: CsrExpectations): CheckedCsr {
       { stage: 'obtain-key', details: { expected: expect.serial, got: subjectSerial ?? null } },
     );
   }
-  return { spki, subjectSerial };
+  checkRequestedExtensions(csr, expect.profile);
+  const publicKeySha256Hex = createHash('sha256').update(spki).digest('hex');
+  const holder = expect.certifiedKeys?.findDeviceByPublicKey?.(publicKeySha256Hex);
+  if (holder !== undefined && holder !== expect.serial) {
+    throw new CaError(
+      'CSR_KEY_ALREADY_CERTIFIED',
+      `The device asks a certificate for serial ${expect.serial} with a key already certified for device ${holder}: a duplicate key means a cloned or broken device. Set both aside; do not ship either.`,
+      { stage: 'obtain-key', details: { serial: expect.serial, otherSerial: holder, publicKeySha256: publicKeySha256Hex } },
+    );
+  }
+  return { spki, subjectSerial, publicKeySha256Hex };
 }

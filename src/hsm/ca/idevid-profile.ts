@@ -11,8 +11,10 @@ import {
   KeyUsageFlags,
   OtherName,
   SubjectAlternativeName,
+  id_ce_authorityKeyIdentifier,
   id_ce_keyUsage,
   id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
   type Extension,
   type Name,
 } from '@peculiar/asn1-x509';
@@ -59,7 +61,7 @@ export function idevidSubject(profile: IdevidProfile, input: IdevidSubjectInput)
   const entries: NameEntry[] = [{ oid: OID_ORGANIZATION, value: profile.organization }];
   if (profile.organizationalUnit) entries.push({ oid: OID_ORGANIZATIONAL_UNIT, value: profile.organizationalUnit });
   if (profile.commonName) {
-    entries.push({ oid: OID_COMMON_NAME, value: profile.commonName.replace('{model}', input.model).replace('{serial}', input.serial) });
+    entries.push({ oid: OID_COMMON_NAME, value: profile.commonName.replaceAll('{model}', () => input.model).replaceAll('{serial}', () => input.serial) });
   }
   if (profile.serialNumberInSubject) entries.push({ oid: OID_SERIAL_NUMBER, value: input.serial });
   return buildName(entries);
@@ -68,6 +70,20 @@ export function idevidSubject(profile: IdevidProfile, input: IdevidSubjectInput)
 export function idevidNotAfter(profile: IdevidProfile, notBefore: Date): Date {
   if (profile.validityDays === null) return NO_EXPIRY;
   return new Date(notBefore.getTime() + profile.validityDays * 86_400_000);
+}
+
+/**
+ * The extensions this profile issues, by OID, in the order idevidExtensions writes them (the
+ * order of fixtures/certs/kat/make-kat.sh's openssl section: SKI, AKI, keyUsage, SAN, MASA URL).
+ */
+export function idevidExtensionOids(profile: IdevidProfile): string[] {
+  const oids: string[] = [];
+  if (profile.subjectKeyIdentifier) oids.push(id_ce_subjectKeyIdentifier);
+  if (profile.authorityKeyIdentifier) oids.push(id_ce_authorityKeyIdentifier);
+  oids.push(id_ce_keyUsage);
+  if (profile.hardwareModuleName) oids.push(id_ce_subjectAltName);
+  if (profile.masaUrl) oids.push(OID_MASA_URL);
+  return oids;
 }
 
 export function idevidExtensions(profile: IdevidProfile, opts: { spki: Buffer; issuerKeyId: Buffer; serial: string }): Extension[] {

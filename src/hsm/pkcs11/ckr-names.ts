@@ -6,7 +6,9 @@ import * as pkcs11js from 'pkcs11js';
 import { HsmError, type StageName } from '../../core/errors';
 
 const CKR_NAMES = new Map<number, string>();
-for (const [name, value] of Object.entries(pkcs11js)) {
+// Under an ES-module loader (vitest) the CommonJS exports sit on `default`.
+const pkcs11Exports: Record<string, unknown> = { ...(pkcs11js as unknown as { default?: Record<string, unknown> }).default, ...pkcs11js };
+for (const [name, value] of Object.entries(pkcs11Exports)) {
   if (name.startsWith('CKR_') && typeof value === 'number' && !CKR_NAMES.has(value)) CKR_NAMES.set(value, name);
 }
 

@@ -8,9 +8,11 @@ import { ConfigError, InterruptedError, StationError } from '../../core/errors';
 import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
+import { registerCaCommand } from './ca-command';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { loadConfig } from './load-config';
 import { registerPortsCommand } from './ports-command';
+import { registerProfileCommand } from './profile-command';
 import { createProgress } from './progress';
 
 function positiveInt(value: string): number {
@@ -187,6 +189,8 @@ export function main(argv: string[]): void {
     });
 
   registerPortsCommand(program, { loadConfig });
+  registerProfileCommand(program, { loadConfig });
+  registerCaCommand(program, { loadConfig });
 
   program.parseAsync(argv).catch(fail);
 }

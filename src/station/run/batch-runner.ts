@@ -1,6 +1,8 @@
 /**
  * Runs devices on several ports in parallel. Each port takes the next device while the batch's
  * count lasts; a port whose device never answers is taken out of the run (the rest go on).
+ * A device that fails with a line-stopping error (HSM_UNAVAILABLE) stops the line: no port
+ * takes another device, and the devices already in flight finish or fail.
  */
 import { DeviceClient, type DeviceClientTimeouts } from '../../device/device-client';
 import { DeviceConnection } from '../../device/device-connection';
@@ -19,11 +21,15 @@ export interface BatchRunOptions {
   log: Logger;
 }
 
+/** Error codes that stop the whole line, not just one device. */
+export const LINE_STOPPING_CODES: ReadonlySet<string> = new Set(['HSM_UNAVAILABLE']);
+
 export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOptions): Promise<DeviceReport[]> {
   let remaining = opts.count;
+  let lineStopped = false;
   const reports: DeviceReport[] = [];
   const take = () => {
-    if (remaining <= 0 || ctx.signal.aborted) return false;
+    if (lineStopped || remaining <= 0 || ctx.signal.aborted) return false;
     remaining--;
     return true;
   };
@@ -57,6 +63,11 @@ export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOpt
           first = false;
           const report = await provisionDevice(client, ctx);
           finish(report);
+          if (report.error && LINE_STOPPING_CODES.has(report.error.code)) {
+            if (!lineStopped) opts.log.error({ port, code: report.error.code, stage: report.error.stage }, 'line stopped: no further devices are taken');
+            lineStopped = true;
+            break;
+          }
           if (report.error && (report.error.stage === 'connect' || report.error.code === 'TRANSPORT_DISCONNECTED')) {
             opts.log.warn({ port, code: report.error.code }, 'port taken out of the run');
             break;

@@ -90,7 +90,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
 
     const { spki } = await stages.run('obtain-key', async () => {
       const material = await ctx.method.obtainKeyMaterial({ client, serial: assignedSerial, signal: ctx.signal });
-      const checked = checkCsr(material.csrDer, { serial: assignedSerial });
+      const checked = checkCsr(material.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
       let reported: Buffer;
       try {
         reported = p256SpkiFromPoint(p256PointFromSpki(material.reportedSpki));
