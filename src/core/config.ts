@@ -252,6 +252,13 @@ export function defaultStationConfig(): StationConfig {
         method: 'secure-element-keygen',
         serial: { prefix: 'DEMO-', width: 6, first: 1, last: 999999 },
       },
+      {
+        // Method 1: the device makes its key with its own RNG (no SE); recorded from its report.
+        id: 'WO-DEMO-DEVKEY',
+        product: 'demo-sensor',
+        method: 'on-device-keygen',
+        serial: { prefix: 'DEVK-', width: 6, first: 1, last: 999999 },
+      },
     ],
     defaultWorkOrder: 'WO-DEMO-1',
     deviceLink: { baudRate: 115200, commandTimeoutMs: 3000, keygenTimeoutMs: 15000 },

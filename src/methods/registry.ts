@@ -1,9 +1,11 @@
 import { ConfigError } from '../core/errors';
 import type { MethodId } from '../core/method-id';
 import type { KeyMethod } from './key-method';
+import { OnDeviceKeygenMethod } from './on-device-keygen/on-device-keygen-method';
 import { SecureElementKeygenMethod } from './secure-element-keygen/secure-element-keygen-method';
 
 const FACTORIES: Partial<Record<MethodId, () => KeyMethod>> = {
+  'on-device-keygen': () => new OnDeviceKeygenMethod(),
   'secure-element-keygen': () => new SecureElementKeygenMethod(),
 };
 

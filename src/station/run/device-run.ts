@@ -21,7 +21,7 @@ import { checkCsr } from '../../hsm/ca/csr-check';
 import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
 import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
-import type { KeyMethod } from '../../methods/key-method';
+import type { DeviceReportRecord, KeyMethod } from '../../methods/key-method';
 import type { LabelService } from '../labels/label-service';
 import { blankDeviceReport, type DeviceReport } from './report';
 import { StageRecorder } from './stages';
@@ -98,7 +98,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
         throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${client.port} reported an unusable public key: ${(err as Error).message}.`);
       }
       if (!reported.equals(checked.spki)) {
-        throw new CaError('CSR_KEY_MISMATCH', `The device on ${client.port} sent a certificate request for a key other than the one its secure element generated.`);
+        throw new CaError('CSR_KEY_MISMATCH', `The device on ${client.port} sent a certificate request for a key other than the one it reported generating.`);
       }
       return checked;
     });
@@ -129,13 +129,29 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       await client.installDppUri(dpp);
     });
 
+    // Method 1 records from the device's report, cross-checked with the issuance journal;
+    // the other methods record from the CA path (the issued certificate) directly.
+    let fromReport: DeviceReportRecord | undefined;
     await stages.run('verify', async () => {
       const chain = await client.readItem(Item.IDEVID_CHAIN);
+      let reportedUri: Buffer | undefined;
+      if (ctx.method.crossCheck) {
+        [reportedUri] = await client.readItem(Item.DPP_URI);
+        const journal = ctx.store.getDevice(assignedSerial);
+        fromReport = await ctx.method.crossCheck({
+          client,
+          serial: assignedSerial,
+          reportedChain: chain,
+          reportedDppUri: reportedUri ? reportedUri.toString('utf8') : '',
+          journalCertificate: journal?.certificateStatus === 'active' ? journal.certificateDer : null,
+          signal: ctx.signal,
+        });
+      }
       const expected = [issued.certificateDer, ...issued.chain];
       if (chain.length !== expected.length || chain.some((c, i) => !c.equals(expected[i]!))) {
         throw new DeviceError('READBACK_MISMATCH', `The certificate chain read back from the device on ${client.port} differs from what was installed.`);
       }
-      const [uri] = await client.readItem(Item.DPP_URI);
+      const [uri] = reportedUri ? [reportedUri] : await client.readItem(Item.DPP_URI);
       if (!uri || uri.toString('utf8') !== dpp) {
         throw new DeviceError('READBACK_MISMATCH', `The DPP URI read back from the device on ${client.port} differs from what was installed.`);
       }
@@ -154,7 +170,14 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     });
 
     await stages.run('record', () =>
-      ctx.store.recordVerified({ serial: assignedSerial, keyOrigin: ctx.method.keyOrigin, publicKeySpki: certSpki, dppUri: dpp, stages: stages.stages, runId: ctx.runId }),
+      ctx.store.recordVerified({
+        serial: assignedSerial,
+        keyOrigin: ctx.method.keyOrigin,
+        publicKeySpki: fromReport?.publicKeySpki ?? certSpki,
+        dppUri: fromReport?.dppUri ?? dpp,
+        stages: stages.stages,
+        runId: ctx.runId,
+      }),
     );
     report.keyOrigin = ctx.method.keyOrigin;
 
