@@ -110,6 +110,8 @@ interface DeviceRow {
   updated_at: string;
 }
 
+type CachedStatement = ReturnType<SqliteDb['prepare']> & { run(...params: unknown[]): { changes: number }; get(...params: unknown[]): unknown };
+
 export class SqliteRecordStore implements IssuanceJournal {
   readonly audit: AuditChain;
 
@@ -118,6 +120,17 @@ export class SqliteRecordStore implements IssuanceJournal {
     readonly stationId: string,
   ) {
     this.audit = new AuditChain(db, stationId);
+  }
+
+  /** Prepared statements of the hot paths (allocation, journal), prepared once per SQL text. */
+  private readonly statements = new Map<string, CachedStatement>();
+  private stmt(sql: string): CachedStatement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare<unknown[], unknown>(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
   }
 
   private tx<T>(doing: string, fn: () => T): T {
@@ -167,7 +180,7 @@ export class SqliteRecordStore implements IssuanceJournal {
 
   finishRun(runId: string, counts: Record<string, number>): void {
     this.tx('finishing a run', () => {
-      this.db.prepare('UPDATE runs SET finished_at = ? WHERE id = ?').run(new Date().toISOString(), runId);
+      this.stmt('UPDATE runs SET finished_at = ? WHERE id = ?').run(new Date().toISOString(), runId);
       this.audit.append({ type: 'run.finished', serial: null, data: { runId, ...counts } });
     });
   }
@@ -176,7 +189,7 @@ export class SqliteRecordStore implements IssuanceJournal {
   allocateDevice(input: AllocateDeviceInput): string {
     return this.tx('assigning a serial', () => {
       for (const mac of input.macs) {
-        const used = this.db.prepare('SELECT serial FROM device_macs WHERE mac = ?').get(mac) as { serial: string } | undefined;
+        const used = this.stmt('SELECT serial FROM device_macs WHERE mac = ?').get(mac) as { serial: string } | undefined;
         if (used) {
           throw new DatabaseError('MAC_ALREADY_USED', `The device reports MAC ${mac}, which already belongs to device ${used.serial}; a MAC is never given twice.`, {
             stage: 'assign',
@@ -184,7 +197,7 @@ export class SqliteRecordStore implements IssuanceJournal {
           });
         }
       }
-      const wo = this.db.prepare('SELECT next_serial, serial_last FROM work_orders WHERE id = ?').get(input.workOrder.id) as
+      const wo = this.stmt('SELECT next_serial, serial_last FROM work_orders WHERE id = ?').get(input.workOrder.id) as
         | { next_serial: number; serial_last: number }
         | undefined;
       if (!wo) throw new DatabaseError('WORK_ORDER_UNKNOWN', `Work order ${input.workOrder.id} is not in the database.`, { stage: 'assign' });
@@ -192,15 +205,15 @@ export class SqliteRecordStore implements IssuanceJournal {
         throw new DatabaseError('SERIAL_RANGE_EXHAUSTED', `Work order ${input.workOrder.id} has used its whole serial range (last ${wo.serial_last}).`, { stage: 'assign' });
       }
       const serial = formatSerial(input.workOrder.serial, wo.next_serial);
-      this.db.prepare('UPDATE work_orders SET next_serial = next_serial + 1 WHERE id = ?').run(input.workOrder.id);
+      this.stmt('UPDATE work_orders SET next_serial = next_serial + 1 WHERE id = ?').run(input.workOrder.id);
       const now = new Date().toISOString();
-      this.db
-        .prepare(
+      this
+        .stmt(
           `INSERT INTO devices (serial, work_order_id, run_id, station_id, port, hardware_id, model, firmware_version, method, status, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'assigned', ?, ?)`,
         )
         .run(serial, input.workOrder.id, input.runId, this.stationId, input.port, input.hardwareId, input.model, input.firmwareVersion, input.method, now, now);
-      for (const mac of input.macs) this.db.prepare('INSERT INTO device_macs (mac, serial) VALUES (?, ?)').run(mac, serial);
+      for (const mac of input.macs) this.stmt('INSERT INTO device_macs (mac, serial) VALUES (?, ?)').run(mac, serial);
       this.audit.append({ type: 'device.assigned', serial, data: { runId: input.runId, port: input.port, hardwareId: input.hardwareId, macs: input.macs } });
       return serial;
     });
@@ -212,13 +225,13 @@ export class SqliteRecordStore implements IssuanceJournal {
    */
   recordIntent(intent: IssuanceIntent): void {
     this.tx('recording an issuance intent', () => {
-      const device = this.db.prepare('SELECT status FROM devices WHERE serial = ?').get(intent.deviceSerial) as { status: DeviceStatus } | undefined;
+      const device = this.stmt('SELECT status FROM devices WHERE serial = ?').get(intent.deviceSerial) as { status: DeviceStatus } | undefined;
       if (!device) throw new DatabaseError('DEVICE_UNKNOWN', `No device ${intent.deviceSerial} in the database; refusing to issue a certificate for it.`, { stage: 'issue' });
       if (device.status !== 'assigned') {
         throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${intent.deviceSerial} is ${device.status}, not waiting for a certificate; refusing to issue one.`, { stage: 'issue' });
       }
-      this.db
-        .prepare(
+      this
+        .stmt(
           "INSERT INTO issuance_intents (certificate_serial, device_serial, work_order_id, station_id, public_key_sha256, created_at, state) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
         )
         .run(intent.certificateSerialHex, intent.deviceSerial, intent.workOrderId, this.stationId, intent.publicKeySha256Hex, intent.at.toISOString());
@@ -231,16 +244,16 @@ export class SqliteRecordStore implements IssuanceJournal {
    */
   recordIssued(entry: IssuedCertificateEntry): void {
     this.tx('recording an issued certificate', () => {
-      this.db
-        .prepare('INSERT INTO certificates (serial_hex, device_serial, work_order_id, der, public_key_sha256, issued_at) VALUES (?, ?, ?, ?, ?, ?)')
+      this
+        .stmt('INSERT INTO certificates (serial_hex, device_serial, work_order_id, der, public_key_sha256, issued_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(entry.certificateSerialHex, entry.deviceSerial, entry.workOrderId, entry.certificateDer, entry.publicKeySha256Hex, entry.issuedAt.toISOString());
-      const changed = this.db
-        .prepare("UPDATE devices SET status = 'issued', certificate_serial = ?, public_key_sha256 = ?, updated_at = ? WHERE serial = ? AND status = 'assigned'")
+      const changed = this
+        .stmt("UPDATE devices SET status = 'issued', certificate_serial = ?, public_key_sha256 = ?, updated_at = ? WHERE serial = ? AND status = 'assigned'")
         .run(entry.certificateSerialHex, entry.publicKeySha256Hex, new Date().toISOString(), entry.deviceSerial);
       if (changed.changes !== 1) {
         throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${entry.deviceSerial} is not waiting for a certificate; refusing to record a second one.`, { stage: 'issue' });
       }
-      const intent = this.db.prepare('SELECT device_serial, public_key_sha256, state FROM issuance_intents WHERE certificate_serial = ?').get(entry.certificateSerialHex) as
+      const intent = this.stmt('SELECT device_serial, public_key_sha256, state FROM issuance_intents WHERE certificate_serial = ?').get(entry.certificateSerialHex) as
         | { device_serial: string; public_key_sha256: string; state: string }
         | undefined;
       if (intent && (intent.state !== 'pending' || intent.device_serial !== entry.deviceSerial || intent.public_key_sha256 !== entry.publicKeySha256Hex)) {
@@ -251,8 +264,8 @@ export class SqliteRecordStore implements IssuanceJournal {
         );
       }
       const now = new Date().toISOString();
-      this.db
-        .prepare("UPDATE issuance_intents SET state = CASE WHEN certificate_serial = ? THEN 'issued' ELSE 'abandoned' END, resolved_at = ? WHERE device_serial = ? AND state = 'pending'")
+      this
+        .stmt("UPDATE issuance_intents SET state = CASE WHEN certificate_serial = ? THEN 'issued' ELSE 'abandoned' END, resolved_at = ? WHERE device_serial = ? AND state = 'pending'")
         .run(entry.certificateSerialHex, now, entry.deviceSerial);
       this.audit.append({ type: 'certificate.issued', serial: entry.deviceSerial, data: { certificateSerial: entry.certificateSerialHex, publicKeySha256: entry.publicKeySha256Hex } });
     });
@@ -266,12 +279,12 @@ export class SqliteRecordStore implements IssuanceJournal {
    */
   findDeviceByPublicKey(publicKeySha256Hex: string): string | undefined {
     try {
-      const cert = this.db
-        .prepare("SELECT device_serial FROM certificates WHERE public_key_sha256 = ? AND status = 'active' ORDER BY issued_at LIMIT 1")
+      const cert = this
+        .stmt("SELECT device_serial FROM certificates WHERE public_key_sha256 = ? AND status = 'active' ORDER BY issued_at LIMIT 1")
         .get(publicKeySha256Hex) as { device_serial: string } | undefined;
       if (cert) return cert.device_serial;
-      const intent = this.db
-        .prepare("SELECT device_serial FROM issuance_intents WHERE public_key_sha256 = ? AND state = 'pending' ORDER BY created_at LIMIT 1")
+      const intent = this
+        .stmt("SELECT device_serial FROM issuance_intents WHERE public_key_sha256 = ? AND state = 'pending' ORDER BY created_at LIMIT 1")
         .get(publicKeySha256Hex) as { device_serial: string } | undefined;
       return intent?.device_serial;
     } catch (err) {
@@ -449,5 +462,126 @@ export class SqliteRecordStore implements IssuanceJournal {
 
   close(): void {
     this.db.close();
+  }
+}
+
+export interface GroupCommitOptions {
+  /** Commit as soon as this many rows wait (default 256). */
+  maxRows?: number;
+  /** Otherwise commit this long after the first waiting row (default 1 ms). */
+  maxWaitMs?: number;
+}
+
+interface QueuedRow {
+  run: () => void;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * IssuanceJournal with group commit (design/pitfalls.md 16: one FULL-sync transaction costs an
+ * fsync; concurrent issuances share it). recordIntent and recordIssued queue the row and return
+ * a promise that settles only after the transaction holding the row has COMMITTED — the issuer
+ * awaits it, so nothing is signed before its intent is durable and no certificate leaves before
+ * its record is. Rows collect for up to maxWaitMs or maxRows, then one transaction writes them
+ * all, each inside its own savepoint (SqliteRecordStore's own transactions nest as savepoints).
+ *
+ * Failures: a row whose checks or statements fail rolls back alone (its savepoint) and only its
+ * issuance is rejected, with the same error the synchronous store would throw; the other rows
+ * of the batch commit. If the commit itself fails, every row of that batch is rejected (nothing
+ * of it is durable, and no certificate of it is released).
+ *
+ * Keys of queued, not yet committed intents are visible to findDeviceByPublicKey, so that two
+ * concurrent issuances of one key are still refused (CSR_KEY_ALREADY_CERTIFIED).
+ */
+export class GroupCommitJournal implements IssuanceJournal {
+  private queue: QueuedRow[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly pendingKeys = new Map<string, string>();
+  private readonly maxRows: number;
+  private readonly maxWaitMs: number;
+  /** Transactions committed and rows they held (for benches and tests). */
+  readonly stats = { commits: 0, rows: 0 };
+
+  constructor(
+    readonly store: SqliteRecordStore,
+    options: GroupCommitOptions = {},
+  ) {
+    this.maxRows = options.maxRows ?? 256;
+    this.maxWaitMs = options.maxWaitMs ?? 1;
+  }
+
+  recordIntent(intent: IssuanceIntent): Promise<void> {
+    this.pendingKeys.set(intent.publicKeySha256Hex, intent.deviceSerial);
+    return this.enqueue(() => this.store.recordIntent(intent), () => {
+      if (this.pendingKeys.get(intent.publicKeySha256Hex) === intent.deviceSerial) this.pendingKeys.delete(intent.publicKeySha256Hex);
+    });
+  }
+
+  recordIssued(entry: IssuedCertificateEntry): Promise<void> {
+    return this.enqueue(() => this.store.recordIssued(entry));
+  }
+
+  findDeviceByPublicKey(publicKeySha256Hex: string): string | undefined {
+    return this.pendingKeys.get(publicKeySha256Hex) ?? this.store.findDeviceByPublicKey(publicKeySha256Hex);
+  }
+
+  /** Commits whatever waits now. */
+  flush(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const outcomes: (unknown | undefined)[] = new Array(batch.length);
+    const failed = new Array<boolean>(batch.length).fill(false);
+    try {
+      this.store.db.transaction(() => {
+        for (let i = 0; i < batch.length; i++) {
+          try {
+            // SqliteRecordStore wraps each write in db.transaction: a savepoint here.
+            batch[i]!.run();
+          } catch (err) {
+            failed[i] = true;
+            outcomes[i] = err;
+          }
+        }
+      })();
+    } catch (err) {
+      const e = err instanceof StationError ? err : toDatabaseError(err, 'committing a group of issuance records');
+      for (const row of batch) row.reject(e);
+      return;
+    }
+    this.stats.commits++;
+    this.stats.rows += batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      if (failed[i]) batch[i]!.reject(outcomes[i]);
+      else batch[i]!.resolve();
+    }
+  }
+
+  /** Commits what waits; call before closing the store. */
+  close(): void {
+    this.flush();
+  }
+
+  private enqueue(run: () => void, settled?: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({
+        run,
+        resolve: () => {
+          settled?.();
+          resolve();
+        },
+        reject: (err) => {
+          settled?.();
+          reject(err);
+        },
+      });
+      if (this.queue.length >= this.maxRows) this.flush();
+      else if (!this.timer) this.timer = setTimeout(() => this.flush(), this.maxWaitMs);
+    });
   }
 }

@@ -1,11 +1,17 @@
 /**
  * Issues IDevIDs: refuses a key already certified for another device, applies the product's
  * IdevidProfile to a checked public key, records the intent, signs through the HSM Signer,
- * re-parses and verifies the signature, lints the result against the profile, and records the
- * certificate in the IssuanceJournal before returning it, so that no certificate leaves the
- * issuer without a durable record (docs/idevid-profile.md).
+ * verifies the signature, lints the result against the profile, and records the certificate in
+ * the IssuanceJournal before returning it, so that no certificate leaves the issuer without a
+ * durable record (docs/idevid-profile.md).
+ *
+ * The TBSCertificate comes from the DER fast path (fast-tbs.ts, per-profile templates) whenever
+ * it handles the input, otherwise from the general builder (x509-builder.ts, the reference);
+ * both give the same bytes (test/unit/hsm/fast-issuer.property.test.ts). The journal's record
+ * methods may return a promise (GroupCommitJournal): the issuer awaits it, so signing waits for
+ * the intent's commit and the certificate is returned only after its row's commit.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import type { IdevidProfile } from '../../core/config';
@@ -14,6 +20,7 @@ import type { IssuanceJournal } from '../../core/ports/issuance-journal';
 import type { Signer } from '../../core/ports/signer';
 import { idevidExtensions, idevidNotAfter, idevidSubject } from './idevid-profile';
 import { lintFaults, lintIdevid } from './profile-lint';
+import { FastTbsTemplate, assembleCertificate } from './fast-tbs';
 import { buildCertificate, keyIdentifierOf, randomCertificateSerial, type CertificateParams } from './x509-builder';
 
 export interface IssueRequest {
@@ -37,6 +44,8 @@ export interface IdevidIssuerOptions {
   now?: () => Date;
   /** The certificate serial (positive DER INTEGER contents); default randomCertificateSerial. */
   certificateSerial?: () => Buffer;
+  /** Build every certificate with the general library (the reference) instead of the DER fast path. */
+  generalBuilderOnly?: boolean;
 }
 
 export class IdevidIssuer {
@@ -44,6 +53,12 @@ export class IdevidIssuer {
   private readonly issuerKeyId: Buffer;
   private readonly now: () => Date;
   private readonly newSerial: () => Buffer;
+  private readonly issuerNameDer: Buffer;
+  private readonly caKey: KeyObject;
+  /** Per-profile DER templates of the fast path (fast-tbs.ts); null = the profile needs the general builder. */
+  private readonly templates = new WeakMap<IdevidProfile, FastTbsTemplate | null>();
+  /** Use the general builder for every certificate (tests, comparisons). */
+  private readonly generalOnly: boolean;
 
   constructor(
     private readonly signer: Signer,
@@ -61,6 +76,23 @@ export class IdevidIssuer {
     this.issuerKeyId = keyIdentifierOf(caSpki);
     this.now = options.now ?? (() => new Date());
     this.newSerial = options.certificateSerial ?? randomCertificateSerial;
+    this.issuerNameDer = Buffer.from(AsnConvert.serialize(this.issuerName));
+    this.caKey = createPublicKey({ key: caSpki, format: 'der', type: 'spki' });
+    this.generalOnly = options.generalBuilderOnly ?? false;
+  }
+
+  private templateFor(profile: IdevidProfile): FastTbsTemplate | undefined {
+    if (this.generalOnly) return undefined;
+    let t = this.templates.get(profile);
+    if (t === undefined) {
+      try {
+        t = new FastTbsTemplate(profile, this.issuerNameDer, this.issuerKeyId);
+      } catch {
+        t = null;
+      }
+      this.templates.set(profile, t);
+    }
+    return t ?? undefined;
   }
 
   async issue(req: IssueRequest): Promise<IssuedIdevid> {
@@ -77,25 +109,32 @@ export class IdevidIssuer {
     const serialNumber = this.newSerial();
     const certificateSerialHex = serialNumber.toString('hex');
     const notBefore = this.now();
-    let params: CertificateParams;
+    let params: CertificateParams | undefined;
+    let tbs: Buffer | undefined;
     try {
-      params = {
-        serialNumber,
-        issuer: this.issuerName,
-        subject: idevidSubject(req.profile, { serial: req.serial, model: req.model }),
-        notBefore,
-        notAfter: idevidNotAfter(req.profile, notBefore),
-        subjectPublicKeySpki: req.spki,
-        extensions: idevidExtensions(req.profile, { spki: req.spki, issuerKeyId: this.issuerKeyId, serial: req.serial }),
-      };
+      const notAfter = idevidNotAfter(req.profile, notBefore);
+      tbs = this.templateFor(req.profile)?.encode({ serialNumber, notBefore, notAfter, spki: req.spki, serial: req.serial, model: req.model });
+      if (!tbs) {
+        params = {
+          serialNumber,
+          issuer: this.issuerName,
+          subject: idevidSubject(req.profile, { serial: req.serial, model: req.model }),
+          notBefore,
+          notAfter,
+          subjectPublicKeySpki: req.spki,
+          extensions: idevidExtensions(req.profile, { spki: req.spki, issuerKeyId: this.issuerKeyId, serial: req.serial }),
+        };
+      }
     } catch (err) {
       throw asStationError(err, 'CA_ISSUE_FAILED', 'issue');
     }
     // Durable before the HSM signs: a crash from here to recordIssued leaves a pending intent.
-    this.journal.recordIntent?.({ certificateSerialHex, deviceSerial: req.serial, workOrderId: req.workOrderId, publicKeySha256Hex, at: notBefore });
+    // A group-committing journal returns a promise that settles once the row's transaction has
+    // committed; a synchronous one returns when it is durable. Either way nothing is signed first.
+    await this.journal.recordIntent?.({ certificateSerialHex, deviceSerial: req.serial, workOrderId: req.workOrderId, publicKeySha256Hex, at: notBefore });
     let der: Buffer;
     try {
-      der = await buildCertificate(params, this.signer);
+      der = tbs ? await this.signFast(tbs) : await buildCertificate(params!, this.signer);
     } catch (err) {
       throw asStationError(err, 'CA_ISSUE_FAILED', 'issue');
     }
@@ -106,7 +145,8 @@ export class IdevidIssuer {
         details: { codes: faults.map((f) => f.code).join(',') },
       });
     }
-    this.journal.recordIssued({
+    // The certificate leaves only after the transaction holding its row has committed.
+    await this.journal.recordIssued({
       certificateSerialHex,
       deviceSerial: req.serial,
       workOrderId: req.workOrderId,
@@ -115,5 +155,19 @@ export class IdevidIssuer {
       issuedAt: notBefore,
     });
     return { certificateDer: der, certificateSerialHex, chain: this.chain };
+  }
+
+  /**
+   * Signs DER TBS bytes and assembles the Certificate. Instead of re-parsing the assembled
+   * certificate (the general path's check), the signature is verified over exactly the TBS
+   * bytes that were signed, with the CA public key: the assembly around them is three fixed
+   * TLVs, so this is the same check without the parse.
+   */
+  private async signFast(tbs: Buffer): Promise<Buffer> {
+    const signature = await this.signer.sign(tbs);
+    if (!verify('sha256', tbs, { key: this.caKey, dsaEncoding: 'der' }, signature)) {
+      throw new CaError('CA_SIGNATURE_CHECK_FAILED', 'A certificate the HSM just signed does not verify with the CA public key; the HSM key and the CA certificate do not match.');
+    }
+    return assembleCertificate(tbs, signature);
   }
 }
