@@ -65,6 +65,7 @@ function freshState(method: MethodId): DeviceState {
     hardwareId: randomBytes(8),
     macs: [mac],
     chipId: method === 'seed-derived' ? randomBytes(8) : undefined,
+    seSerial: method === 'secure-element-keygen' || method === 'se-preprovisioned' ? randomBytes(8) : undefined,
     seed: method === 'seed-derived' ? randomBytes(32) : undefined,
     serial: undefined,
     chain: [],
@@ -163,7 +164,7 @@ export class VirtualDevice implements Firmware {
           tlv.u8(Tag.LOCKED, s.locked ? 1 : 0),
           tlv.u16(Tag.MAX_PAYLOAD, this.maxPayloadBytes),
         ];
-        if (this.options.se) items.push(tlv.string(Tag.SE_TYPE, 'SoftHSM-SE'), tlv.bytes(Tag.SE_SERIAL, Buffer.from(this.options.se.serial, 'hex')));
+        if (this.options.se && s.seSerial) items.push(tlv.string(Tag.SE_TYPE, 'SoftHSM-SE'), tlv.bytes(Tag.SE_SERIAL, s.seSerial));
         if (s.chipId) items.push(tlv.bytes(Tag.CHIP_ID, s.chipId));
         return items;
       }
@@ -298,7 +299,7 @@ export class VirtualDevice implements Firmware {
         const auth = req.required(Tag.REWORK_AUTH, 'REWORK_AUTH');
         if (!auth.equals(s.hardwareId)) throw new Refusal(DeviceStatus.VERIFY_FAILED, 'rework authorisation does not match this device');
         this.options.se?.destroyBirthKey();
-        const keep = { hardwareId: s.hardwareId, macs: s.macs, chipId: s.chipId, seed: s.seed, sessionOpened: true };
+        const keep = { hardwareId: s.hardwareId, macs: s.macs, chipId: s.chipId, seed: s.seed, seSerial: s.seSerial, sessionOpened: true };
         this.state = { ...freshState(this.options.method), ...keep };
         return [];
       }

@@ -210,6 +210,17 @@ onSimulatedDevice('se-preprovisioned', ({ client, identity, dir }) => {
     await checkChallenge(c, 'DEMO-400001', spki);
     await installAndRunBrski(c, 'DEMO-400001', spki);
   });
+
+  it('gives the next device on the port its own SE serial, key and vendor certificate', async () => {
+    const c = client();
+    const first = await c.readSeInfo();
+    await c.hello(); // the operator swaps in the next device
+    const next = await c.identify();
+    const info = await c.readSeInfo();
+    expect(info.seSerial).toBe(next.secureElement!.serial);
+    expect(info.seSerial).not.toBe(first.seSerial);
+    expect(info.certificates[0]).not.toEqual(first.certificates[0]);
+  });
 });
 
 onSimulatedDevice('seed-derived', ({ client, identity }) => {

@@ -19,6 +19,11 @@ export interface DeviceState {
   macs: Buffer[];
   /** Seed-derived devices: the chip id the vendor's seed file names, and the burned seed. */
   chipId: Buffer | undefined;
+  /**
+   * The serial of this device's own SE (8 bytes), when it has one. The SoftHSM token behind it
+   * is the simulator's storage, reused across device swaps on a port; the serial is per device.
+   */
+  seSerial: Buffer | undefined;
   seed: Buffer | undefined;
   serial: string | undefined;
   chain: Buffer[];

@@ -29,7 +29,7 @@ export class SeInfo {
     const se = this.options.se;
     if (this.options.method !== 'se-preprovisioned' || !se) return;
     const spki = se.generateBirthKey();
-    s.seCertificates = [this.ca().issueSeCertificate(se.serial, spki), this.ca().certificate];
+    s.seCertificates = [this.ca().issueSeCertificate((s.seSerial ?? Buffer.from(se.serial, 'hex')).toString('hex'), spki), this.ca().certificate];
     s.birthKey = seBirthKey(se, 'se-vendor');
   }
 
@@ -39,6 +39,6 @@ export class SeInfo {
     if (!se) throw new Refusal(DeviceStatus.SE_ERROR, 'the secure element does not answer');
     // A device whose SE was not provisioned when it was presented (e.g. after a rework) gets it now.
     if (!s.seCertificates || !s.birthKey) this.provision(s);
-    return [tlv.bytes(Tag.SE_SERIAL, Buffer.from(se.serial, 'hex')), ...s.seCertificates!.map((c) => tlv.bytes(Tag.CERTIFICATE, c))];
+    return [tlv.bytes(Tag.SE_SERIAL, s.seSerial ?? Buffer.from(se.serial, 'hex')), ...s.seCertificates!.map((c) => tlv.bytes(Tag.CERTIFICATE, c))];
   }
 }
