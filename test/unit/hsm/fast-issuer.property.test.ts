@@ -22,9 +22,9 @@ import { FastTbsTemplate, assembleCertificate } from '../../../src/hsm/ca/fast-t
 import { HardwareModuleName, OID_HARDWARE_MODULE_NAME, OID_MASA_URL, idevidNotAfter } from '../../../src/hsm/ca/idevid-profile';
 import { IdevidIssuer } from '../../../src/hsm/ca/idevid-issuer';
 import { derIa5String, fromPem, keyIdentifierOf } from '../../../src/hsm/ca/x509-builder';
-import { REPO } from '../../helpers/station-cli';
+import { katDir } from '../../helpers/kat';
 
-const KAT = join(REPO, 'fixtures/certs/kat');
+const KAT = katDir();
 const caKey = createPrivateKey(readFileSync(join(KAT, 'ca-key.pem')));
 const caSpki = createPublicKey(caKey).export({ format: 'der', type: 'spki' });
 const caDer = fromPem(readFileSync(join(KAT, 'ca.pem'), 'utf8'))[0]!;

@@ -1,7 +1,7 @@
 /**
  * Known-answer test: the IDevID our issuer builds for a fixed key, serial and notBefore with the
  * demo profile equals, byte for byte, the TBSCertificate OpenSSL made from the same inputs
- * (fixtures/certs/kat/make-kat.sh). Also checks the journal order around the HSM signature.
+ * (fixtures/certs/kat/make-kat.sh, run at test time with fresh keys). Also checks the journal order around the HSM signature.
  */
 import { createPrivateKey, createPublicKey, sign as nodeSign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,10 +14,11 @@ import type { Signer } from '../../../src/core/ports/signer';
 import { IdevidIssuer } from '../../../src/hsm/ca/idevid-issuer';
 import { derChildren, readDerExact } from '../../../src/hsm/ca/profile-lint';
 import { fromPem, toPem } from '../../../src/hsm/ca/x509-builder';
-import { REPO, testDir } from '../../helpers/station-cli';
+import { katDir } from '../../helpers/kat';
+import { testDir } from '../../helpers/station-cli';
 import { openssl } from '../../helpers/tools';
 
-const KAT = join(REPO, 'fixtures/certs/kat');
+const KAT = katDir();
 const SERIAL = Buffer.from('4D2A0C7E5B1F3A9068D4E2B1C3F5A7E9', 'hex');
 const NOT_BEFORE = new Date('2025-01-01T00:00:00Z');
 
