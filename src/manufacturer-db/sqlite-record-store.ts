@@ -411,12 +411,7 @@ export class SqliteRecordStore implements IssuanceJournal {
     return rows.map((r) => r.serial);
   }
 
-  setLabelState(serial: string, state: LabelState, reason?: string): void {
-    this.tx('recording a label state', () => {
-      this.db.prepare('UPDATE devices SET label_state = ?, updated_at = ? WHERE serial = ?').run(state, new Date().toISOString(), serial);
-      this.audit.append({ type: `label.${state}`, serial, data: reason ? { reason } : {} });
-    });
-  }
+
 
   private writeStages(serial: string, runId: string, stages: StageResultRow[]): void {
     const stmt = this.db.prepare(

@@ -1,6 +1,8 @@
 /** `station-sim`: the virtual device line, as its own process. */
 import { Command } from 'commander';
 import { METHOD_IDS, isMethodId } from '../core/method-id';
+import { MAX_PAYLOAD_BYTES } from '../device/framing/frame-codec';
+import { MIN_PAYLOAD_BYTES } from '../device/framing/fragments';
 import { SOFTHSM_DEFAULT_MODULE } from '../hsm/pkcs11/softhsm-config';
 import { formatLinkFault, parseFaultSpec } from './faults';
 import { DEFAULT_BAUD, describeTiming, pacedTiming, type SimTiming } from './link-timing';
@@ -52,8 +54,8 @@ export function main(argv: string[]): void {
         process.exit(2);
       }
       const method = opts.method;
-      if (!Number.isInteger(opts.maxPayload) || opts.maxPayload < 64 || opts.maxPayload > 8192) {
-        process.stderr.write('station-sim: --max-payload must be 64..8192\n');
+      if (!Number.isInteger(opts.maxPayload) || opts.maxPayload < MIN_PAYLOAD_BYTES || opts.maxPayload > MAX_PAYLOAD_BYTES) {
+        process.stderr.write(`station-sim: --max-payload must be ${MIN_PAYLOAD_BYTES}..${MAX_PAYLOAD_BYTES}\n`);
         process.exit(2);
       }
       if (opts.baud !== undefined && !(Number.isInteger(opts.baud) && opts.baud >= 300 && opts.baud <= 12_000_000)) {

@@ -14,7 +14,7 @@ import type { PortFaults } from './faults';
 import type { SimTiming } from './link-timing';
 import { openPtyPair, type PtyPair } from './pty-pair';
 import { SimulatedSecureElement } from './simulated-secure-element';
-import { VirtualDevice } from './virtual-device';
+import { VirtualDevice, methodHasSecureElement } from './virtual-device';
 
 export interface SimLineOptions {
   dir: string;
@@ -33,10 +33,6 @@ export interface SimLineOptions {
   onDisconnect?: (port: SimPortInfo) => void;
 }
 
-/** Methods whose devices carry a secure element (a SoftHSM token per port). */
-export function methodHasSecureElement(method: MethodId): boolean {
-  return method === 'secure-element-keygen' || method === 'se-preprovisioned';
-}
 
 export interface SimPortInfo {
   index: number;

@@ -58,6 +58,11 @@ function capabilitiesOf(method: MethodId): number {
   }
 }
 
+/** Methods whose devices carry a secure element (a SoftHSM token per port in the simulator). */
+export function methodHasSecureElement(method: MethodId): boolean {
+  return method === 'secure-element-keygen' || method === 'se-preprovisioned';
+}
+
 function freshState(method: MethodId): DeviceState {
   const mac = randomBytes(6);
   mac[0] = (mac[0]! & 0xfc) | 0x02; // locally administered, unicast
@@ -65,7 +70,7 @@ function freshState(method: MethodId): DeviceState {
     hardwareId: randomBytes(8),
     macs: [mac],
     chipId: method === 'seed-derived' ? randomBytes(8) : undefined,
-    seSerial: method === 'secure-element-keygen' || method === 'se-preprovisioned' ? randomBytes(8) : undefined,
+    seSerial: methodHasSecureElement(method) ? randomBytes(8) : undefined,
     seed: method === 'seed-derived' ? randomBytes(32) : undefined,
     serial: undefined,
     chain: [],

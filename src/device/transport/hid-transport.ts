@@ -1,5 +1,6 @@
 /**
- * Transport over USB HID (node-hid). The only file of the station that imports node-hid.
+ * Transport over USB HID (node-hid). With hid-device-list.ts (listing), the only files that
+ * import node-hid.
  *
  * Each `write` is one complete protocol v1 frame (the DeviceConnection above writes whole frames,
  * one exchange at a time); it travels as one HID message: 64-byte reports made by

@@ -35,7 +35,7 @@ import { Pkcs11Library, pkcs11js, type Pkcs11Handle } from '../pkcs11/pkcs11-lib
 import { Pkcs11Signer } from '../pkcs11/pkcs11-signer';
 import { Pkcs11Token, P256_EC_PARAMS, type PrivateKeyAudit } from '../pkcs11/pkcs11-token';
 import { useSoftHsmConfig } from '../pkcs11/softhsm-config';
-import { caKeyWeaknesses, assertStrongCaKey } from './ca-key-audit';
+import { caKeyWeaknesses, assertStrongCaKey, REQUIRED_CA_MECHANISMS } from './ca-key-audit';
 import { buildIssuingCaCertificate, buildRootCaCertificate } from './ca-certificates';
 import { resolveHsmKey, type ResolvedHsmKey } from './resolve-hsm-key';
 import { pkiPaths } from './test-pki';
@@ -419,7 +419,6 @@ function findKey(session: CaSession, label: string, keyId?: Buffer): TokenKey {
   return { label, id, privateKey, publicKey, spki: normalizeSpki(token.publicKeySpki(publicKey)) };
 }
 
-const REQUIRED_MECHANISMS: Record<string, number> = { CKM_ECDSA: pkcs11js.CKM_ECDSA, CKM_EC_KEY_PAIR_GEN: pkcs11js.CKM_EC_KEY_PAIR_GEN };
 
 function mechanismCheck(token: Pkcs11Token): Record<string, boolean> {
   const have = new Set(token.mechanisms());
@@ -433,7 +432,7 @@ function mechanismCheck(token: Pkcs11Token): Record<string, boolean> {
 
 function requireMechanisms(token: Pkcs11Token): void {
   const m = mechanismCheck(token);
-  const missing = Object.keys(REQUIRED_MECHANISMS).filter((n) => !m[n]);
+  const missing = Object.keys(REQUIRED_CA_MECHANISMS).filter((n) => !m[n]);
   if (missing.length) throw new HsmError('HSM_MECHANISM_MISSING', `The HSM token ${token.label} lacks mechanisms the station needs: ${missing.join(', ')}.`);
 }
 
@@ -757,7 +756,7 @@ export function showCa(opts: CaAdminOptions): CaShowReport {
     const problems = weaknesses.length ? [`the key is weaker than the station requires: it lacks ${weaknesses.join(', ')}`] : [];
 
     const mechanisms = mechanismCheck(token);
-    for (const name of Object.keys(REQUIRED_MECHANISMS)) if (!mechanisms[name]) problems.push(`the token lacks ${name}`);
+    for (const name of Object.keys(REQUIRED_CA_MECHANISMS)) if (!mechanisms[name]) problems.push(`the token lacks ${name}`);
 
     let module: CaShowReport['module'];
     try {

@@ -35,3 +35,9 @@ export function assertStrongCaKey(label: string, audit: PrivateKeyAudit): void {
     });
   }
 }
+
+/** The mechanisms the station needs of a CA token (SoftHSM has no CKM_ECDSA_SHA256: pitfall 4). */
+export const REQUIRED_CA_MECHANISMS: Readonly<Record<string, number>> = {
+  CKM_ECDSA: pkcs11js.CKM_ECDSA,
+  CKM_EC_KEY_PAIR_GEN: pkcs11js.CKM_EC_KEY_PAIR_GEN,
+};

@@ -242,7 +242,8 @@ function fastSubjectSerial(buf: Buffer, name: Tlv): string | undefined | null {
   return found;
 }
 
-function fastCheck(der: Buffer, expect: CsrExpectations): CheckedCsr | undefined {
+/** The fast path alone: a result for a plain valid request, undefined for anything else. */
+export function fastCheck(der: Buffer, expect: CsrExpectations): CheckedCsr | undefined {
   const outer = tlvAt(der, 0, der.length);
   if (!outer || outer.tag !== 0x30 || outer.end !== der.length) return undefined;
   const info = tlvAt(der, outer.start, outer.end);

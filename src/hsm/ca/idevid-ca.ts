@@ -11,11 +11,11 @@ import { resolve } from 'node:path';
 import type { HsmConfig } from '../../core/config';
 import { HsmError } from '../../core/errors';
 import { readPin } from '../pkcs11/pin-source';
-import { Pkcs11Library, pkcs11js } from '../pkcs11/pkcs11-library';
+import { Pkcs11Library } from '../pkcs11/pkcs11-library';
 import { Pkcs11Token } from '../pkcs11/pkcs11-token';
 import { Pkcs11WorkerSigner, type Pkcs11WorkerSignerOptions } from '../pkcs11/pkcs11-worker-client';
 import { ensureSoftHsmConfig, useSoftHsmConfig } from '../pkcs11/softhsm-config';
-import { assertStrongCaKey } from './ca-key-audit';
+import { REQUIRED_CA_MECHANISMS, assertStrongCaKey } from './ca-key-audit';
 import { resolveHsmKey } from './resolve-hsm-key';
 import { pkiPaths } from './test-pki';
 import { fromPem } from './x509-builder';
@@ -49,10 +49,6 @@ export type IdevidCaOptions = Pick<
   'sessions' | 'retries' | 'retryBackoffMs' | 'maxRestarts' | 'restartWindowMs' | 'restartBackoffMs' | 'requestTimeoutMs' | 'onEvent'
 >;
 
-const REQUIRED_MECHANISMS: Record<string, number> = {
-  CKM_ECDSA: pkcs11js.CKM_ECDSA,
-  CKM_EC_KEY_PAIR_GEN: pkcs11js.CKM_EC_KEY_PAIR_GEN,
-};
 
 /**
  * Synchronous so that callers written before the worker (the bench) keep working; the worker
@@ -68,7 +64,7 @@ export function openIdevidCa(configured: HsmConfig, dataDir: string, env: NodeJS
   const token = Pkcs11Token.login(library, hsm.tokenLabel, readPin(hsm.pin, dataDir, env).pin);
   try {
     const have = new Set(token.mechanisms());
-    const missing = Object.entries(REQUIRED_MECHANISMS).filter(([, m]) => !have.has(m)).map(([n]) => n);
+    const missing = Object.entries(REQUIRED_CA_MECHANISMS).filter(([, m]) => !have.has(m)).map(([n]) => n);
     if (missing.length > 0) {
       throw new HsmError('HSM_MECHANISM_MISSING', `The HSM token ${hsm.tokenLabel} lacks mechanisms the station needs: ${missing.join(', ')}.`);
     }
@@ -101,7 +97,7 @@ export function openIdevidCa(configured: HsmConfig, dataDir: string, env: NodeJS
       // Read from its source at each worker (re)start; this process keeps no copy in between.
       pin: () => readPin(hsm.pin, dataDir, env).pin,
       expectedSpki: token.publicKeySpki(pub),
-      requiredMechanisms: Object.keys(REQUIRED_MECHANISMS),
+      requiredMechanisms: Object.keys(REQUIRED_CA_MECHANISMS),
       auditCaKey: true,
     });
     return {

@@ -23,24 +23,3 @@ export function rawEcdsaToDer(raw: Uint8Array): Buffer {
   const header = len < 0x80 ? Buffer.from([0x30, len]) : Buffer.from([0x30, 0x81, len]);
   return Buffer.concat([header, r, s]);
 }
-
-/** DER ECDSA-Sig-Value to fixed-width r||s (each `size` bytes, 32 for P-256). */
-export function derEcdsaToRaw(der: Uint8Array, size = 32): Buffer {
-  const b = Buffer.from(der);
-  let off = 0;
-  if (b[off++] !== 0x30) throw new RangeError('not a DER SEQUENCE');
-  let len = b[off++]!;
-  if (len === 0x81) len = b[off++]!;
-  if (off + len !== b.length) throw new RangeError('DER ECDSA signature length mismatch');
-  const out = Buffer.alloc(size * 2);
-  for (let i = 0; i < 2; i++) {
-    if (b[off++] !== 0x02) throw new RangeError('expected DER INTEGER');
-    const n = b[off++]!;
-    let v = b.subarray(off, off + n);
-    off += n;
-    while (v.length > size && v[0] === 0) v = v.subarray(1);
-    if (v.length > size) throw new RangeError('integer too large for the curve');
-    v.copy(out, i * size + (size - v.length));
-  }
-  return out;
-}

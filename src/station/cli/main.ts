@@ -95,7 +95,7 @@ export function main(argv: string[]): void {
     .option('--count <N>', 'devices in total (default: one per port)', positiveInt)
     .option('--method <ID>', 'check that the work order uses this method')
     .option('--work-order <ID>', 'work order (default: the configuration\'s defaultWorkOrder)')
-    .option('--port <PATH...>', 'serial ports to use when not simulating')
+    .option('--port <PATH...>', 'ports to use when not simulating: serial paths, or hid:PATH for USB HID')
     .option('--sim-faults <SPEC>', 'simulator faults per port index, e.g. "0=silent,1=csr-wrong-serial"')
     .option('--out <DIR>', 'where report.json, certificates and labels go', 'out')
     .option('--printer <URI>', 'printer for this run: file:DIR, tcp://HOST:PORT, serial:/dev/ttyX, cups:QUEUE')

@@ -15,6 +15,8 @@ export interface LabelOutcome {
   /** "CODE: message" when not printed. */
   reason?: string;
   errorCode?: string;
+  /** The error's message alone (without the code), when not printed. */
+  errorMessage?: string;
 }
 
 export type PrintKind = 'first' | 'retry' | 'reprint';
@@ -55,23 +57,31 @@ export class LabelService {
     return renderer.render(spec);
   }
 
-  /** Render for the printer, send, and record the attempt. Never throws for printer faults. */
-  async print(serial: string, kind: PrintKind, who: { operator?: string; reason?: string } = {}): Promise<LabelOutcome> {
-    const spec = this.specFor(serial);
+  /**
+   * Render for the printer, send, and record the attempt. Never throws for printer faults.
+   * `prepared` passes a spec and renderings the caller already made from the same record.
+   */
+  async print(
+    serial: string,
+    kind: PrintKind,
+    who: { operator?: string; reason?: string } = {},
+    prepared?: { spec: LabelSpec; rendered: ReadonlyMap<PrinterJobFormat, Buffer> },
+  ): Promise<LabelOutcome> {
+    const spec = prepared?.spec ?? this.specFor(serial);
     let bytes: Buffer;
     try {
-      bytes = await this.render(spec, this.printer.format);
+      bytes = prepared?.rendered.get(this.printer.format) ?? (await this.render(spec, this.printer.format));
     } catch (err) {
       const e = asStationError(err, 'LABEL_RENDER_FAILED', 'label');
       this.record(serial, kind, who, 'failed', e);
-      return { serial, state: 'pending', reason: `${e.code}: ${e.message}`, errorCode: e.code };
+      return { serial, state: 'pending', reason: `${e.code}: ${e.message}`, errorCode: e.code, errorMessage: e.message };
     }
     try {
       await this.printer.print({ serial, format: this.printer.format, bytes });
     } catch (err) {
       const e = err instanceof StationError ? err : new PrinterError('PRINTER_FAILED', `The printer ${this.printer.description} failed: ${(err as Error).message}`);
       this.record(serial, kind, who, 'failed', e);
-      return { serial, state: 'pending', reason: `${e.code}: ${e.message}`, errorCode: e.code };
+      return { serial, state: 'pending', reason: `${e.code}: ${e.message}`, errorCode: e.code, errorMessage: e.message };
     }
     this.record(serial, kind, who, 'printed');
     return { serial, state: 'printed' };

@@ -194,21 +194,24 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
         const spec = ctx.labels.specFor(assignedSerial);
         const labelsDir = join(ctx.outDir, 'labels');
         mkdirSync(labelsDir, { recursive: true });
+        const rendered = new Map<'png' | 'zpl', Buffer>();
         for (const format of ['png', 'zpl'] as const) {
           const path = join(labelsDir, `${assignedSerial}.${format}`);
-          writeFileSync(path, await ctx.labels.render(spec, format));
+          rendered.set(format, await ctx.labels.render(spec, format));
+          writeFileSync(path, rendered.get(format)!);
           if (format === 'png') report.labelPngPath = relative(ctx.outDir, path);
           else report.labelZplPath = relative(ctx.outDir, path);
         }
-        const outcome = await ctx.labels.print(assignedSerial, 'first');
+        // the printer gets the same rendering (no second render, no second read of the record)
+        const outcome = await ctx.labels.print(assignedSerial, 'first', {}, { spec, rendered });
         if (outcome.state !== 'printed') {
-          throw new PrinterError(outcome.errorCode ?? 'PRINTER_FAILED', outcome.reason ?? 'the label was not printed');
+          throw new PrinterError(outcome.errorCode ?? 'PRINTER_FAILED', outcome.errorMessage ?? 'the label was not printed');
         }
       });
       report.label = { state: 'printed' };
     } catch (err) {
       const e = asStationError(err, 'LABEL_FAILED', 'label');
-      report.label = { state: 'pending', reason: e.message.startsWith(e.code) ? e.message : `${e.code}: ${e.message}` };
+      report.label = { state: 'pending', reason: `${e.code}: ${e.message}` };
       log.warn({ code: e.code, reason: e.message }, 'label not printed; the device stays passed with its label pending');
     }
     stages.skip('queue-sync'); // no sync targets in this cut: both states are "disabled"

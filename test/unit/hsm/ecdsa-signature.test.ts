@@ -1,6 +1,7 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { derEcdsaToRaw, rawEcdsaToDer } from '../../../src/hsm/pkcs11/ecdsa-signature';
+import { ecdsaDerToJose } from '../../../src/core/voucher';
+import { rawEcdsaToDer } from '../../../src/hsm/pkcs11/ecdsa-signature';
 
 describe('ECDSA signature encodings', () => {
   it('converts PKCS#11 raw r||s to DER that verifies, over many signatures (high-bit and leading-zero cases)', () => {
@@ -14,7 +15,7 @@ describe('ECDSA signature encodings', () => {
       if (raw[0] === 0 || raw[32] === 0) leadingZero++;
       const der = rawEcdsaToDer(raw);
       expect(verify('sha256', msg, { key: publicKey, dsaEncoding: 'der' }, der)).toBe(true);
-      expect(derEcdsaToRaw(der).equals(raw)).toBe(true);
+      expect(ecdsaDerToJose(der).equals(raw)).toBe(true);
     }
     expect(highBit).toBeGreaterThan(0);
     expect(leadingZero).toBeGreaterThan(0);
