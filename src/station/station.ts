@@ -193,7 +193,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         store.startRun(runId, wo.id);
         request.onStart?.({ runId, total: count, ports });
         log.info({ workOrder: wo.id, method: wo.method, ports, count }, 'run started');
-        const devices = await runDevicesOnPorts(
+        const { devices, lineStop } = await runDevicesOnPorts(
           {
             runId,
             workOrder: wo,
@@ -219,8 +219,6 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           },
         );
         const counts = countDevices(devices);
-        // HSM_UNAVAILABLE stops the line (batch-runner takes no further device): a run-level stop.
-        const hsmStop = devices.find((d) => d.error?.code === 'HSM_UNAVAILABLE')?.error;
         store.finishRun(runId, counts);
         const report: RunReport = {
           schemaVersion: 1,
@@ -236,10 +234,11 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         };
         writeFileSync(join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
         log.info({ counts }, 'run finished');
-        if (hsmStop) {
+        if (lineStop) {
+          // the line was stopped (HSM_UNAVAILABLE): a run-level stop after the report is written
           throw new HsmError(
-            'HSM_UNAVAILABLE',
-            `${hsmStop.message} ${counts.passed}/${counts.total} passed before the stop; report: ${join(outDir, 'report.json')}`,
+            lineStop.code,
+            `${lineStop.message} ${counts.passed}/${counts.total} passed before the stop; report: ${join(outDir, 'report.json')}`,
           );
         }
         if (request.signal.aborted) throw new InterruptedError('The run was interrupted; the report lists what was done.');

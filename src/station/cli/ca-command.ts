@@ -8,9 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { StationConfig } from '../../core/config';
-import { StationError } from '../../core/errors';
 import { createCaKey, exportCa, installCaChain, showCa, type CaShowReport } from '../../hsm/ca/ca-admin';
 import { ExitCode, exitCodeFor } from './exit-codes';
+import { cliErrorLine } from './cli-support';
 
 export interface CaCommandDeps {
   loadConfig(path: string | undefined): StationConfig;
@@ -62,7 +62,7 @@ export function registerCaCommand(program: Command, deps: CaCommandDeps): Comman
   const env = deps.env ?? process.env;
 
   const fail = (e: unknown): void => {
-    err.write(e instanceof StationError ? `station: ${e.code}: ${e.message}\n` : `station: ${(e as Error)?.stack ?? String(e)}\n`);
+    err.write(cliErrorLine(e));
     exit(exitCodeFor(e));
   };
   const context = () => {

@@ -3,8 +3,8 @@ import 'reflect-metadata';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, InterruptedError, StationError } from '../../core/errors';
+import { Command } from 'commander';
+import { ConfigError, InterruptedError } from '../../core/errors';
 import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
@@ -14,19 +14,10 @@ import { loadConfig } from './load-config';
 import { registerPortsCommand } from './ports-command';
 import { registerProfileCommand } from './profile-command';
 import { createProgress } from './progress';
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { cliErrorLine, positiveInt } from './cli-support';
 
 function fail(err: unknown): never {
-  if (err instanceof StationError) {
-    process.stderr.write(`station: ${err.code}: ${err.message}\n`);
-  } else {
-    process.stderr.write(`station: ${(err as Error)?.stack ?? String(err)}\n`);
-  }
+  process.stderr.write(cliErrorLine(err));
   process.exit(exitCodeFor(err));
 }
 

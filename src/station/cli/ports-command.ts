@@ -5,9 +5,9 @@
  */
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import type { DiscoveryConfig, StationConfig } from '../../core/config';
-import { ConfigError, StationError } from '../../core/errors';
+import { ConfigError } from '../../core/errors';
 import { createPortDiscovery, type CreatePortDiscoveryOptions } from '../../device/discovery/create-port-discovery';
 import type { PortCandidate } from '../../device/discovery/port-candidate';
 import { candidateKey } from '../../device/discovery/port-candidate';
@@ -15,6 +15,7 @@ import type { PortDiscovery, PortEvent } from '../../device/discovery/port-disco
 import { HidTransport } from '../../device/transport/hid-transport';
 import { probePort, type ProbeOptions, type ProbeResult } from '../../device/discovery/probe';
 import { ExitCode, exitCodeFor } from './exit-codes';
+import { cliErrorLine, positiveInt } from './cli-support';
 
 export interface PortsCommandDeps {
   loadConfig(path: string | undefined): StationConfig;
@@ -34,11 +35,6 @@ interface PortsOptions {
   pollMs: number;
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
@@ -107,7 +103,7 @@ export function registerPortsCommand(program: Command, deps: PortsCommandDeps): 
   const probe = deps.probe ?? probePort;
 
   const fail = (e: unknown): void => {
-    err.write(e instanceof StationError ? `station: ${e.code}: ${e.message}\n` : `station: ${(e as Error)?.stack ?? String(e)}\n`);
+    err.write(cliErrorLine(e));
     exit(exitCodeFor(e));
   };
 

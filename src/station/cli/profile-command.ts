@@ -11,6 +11,7 @@ import type { StationConfig } from '../../core/config';
 import { ConfigError, StationError } from '../../core/errors';
 import { LINT_CODES, certificatesFromFile, lintFaults, lintIdevid, type LintFinding } from '../../hsm/ca/profile-lint';
 import { ExitCode, exitCodeFor } from './exit-codes';
+import { cliErrorLine } from './cli-support';
 
 export interface ProfileCommandDeps {
   loadConfig(path: string | undefined): StationConfig;
@@ -93,7 +94,7 @@ export function registerProfileCommand(program: Command, deps: ProfileCommandDep
         for (const r of results) out.write(opts.json ? JSON.stringify(r) + '\n' : formatResult(r, multi));
         exit(results.every((r) => r.ok) ? ExitCode.OK : ExitCode.DEVICE_FAILED);
       } catch (e) {
-        err.write(e instanceof StationError ? `station: ${e.code}: ${e.message}\n` : `station: ${(e as Error)?.stack ?? String(e)}\n`);
+        err.write(cliErrorLine(e));
         exit(e instanceof StationError ? exitCodeFor(e) : ExitCode.USAGE);
       }
     });

@@ -22,11 +22,18 @@ export interface BatchRunOptions {
 }
 
 /** Error codes that stop the whole line, not just one device. */
-export const LINE_STOPPING_CODES: ReadonlySet<string> = new Set(['HSM_UNAVAILABLE']);
+const LINE_STOPPING_CODES: ReadonlySet<string> = new Set(['HSM_UNAVAILABLE']);
 
-export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOptions): Promise<DeviceReport[]> {
+export interface BatchRunResult {
+  devices: DeviceReport[];
+  /** The error that stopped the line, when one did. */
+  lineStop?: NonNullable<DeviceReport['error']>;
+}
+
+export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOptions): Promise<BatchRunResult> {
   let remaining = opts.count;
   let lineStopped = false;
+  let lineStop: BatchRunResult['lineStop'];
   const reports: DeviceReport[] = [];
   const take = () => {
     if (lineStopped || remaining <= 0 || ctx.signal.aborted) return false;
@@ -66,6 +73,7 @@ export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOpt
           if (report.error && LINE_STOPPING_CODES.has(report.error.code)) {
             if (!lineStopped) opts.log.error({ port, code: report.error.code, stage: report.error.stage }, 'line stopped: no further devices are taken');
             lineStopped = true;
+            lineStop ??= report.error;
             break;
           }
           if (report.error && (report.error.stage === 'connect' || report.error.code === 'TRANSPORT_DISCONNECTED')) {
@@ -78,5 +86,5 @@ export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOpt
       }
     }),
   );
-  return reports;
+  return { devices: reports, ...(lineStop ? { lineStop } : {}) };
 }
