@@ -31,12 +31,16 @@ export function currentSchemaVersion(db: SqliteDb): number {
 export function migrate(db: SqliteDb, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
   const from = currentSchemaVersion(db);
-  const latest = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
+  // In version order; a migration is applied when its version is not recorded yet (not only when
+  // it is above the highest one), so that migrations written on parallel branches all apply.
+  const ordered = [...migrations].sort((a, b) => a.version - b.version);
+  const latest = ordered.length === 0 ? 0 : ordered[ordered.length - 1]!.version;
   if (from > latest) {
     throw new DatabaseError('DB_SCHEMA_TOO_NEW', `The database schema is version ${from}, newer than this station knows (${latest}). Upgrade the station software.`);
   }
-  for (const m of migrations) {
-    if (m.version <= from) continue;
+  const applied = new Set((db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[]).map((r) => r.version));
+  for (const m of ordered) {
+    if (applied.has(m.version)) continue;
     try {
       db.transaction(() => {
         db.exec(m.sql);

@@ -8,17 +8,91 @@ import type { DeviceClient, DeviceIdentity } from '../device/device-client';
 
 export type Support = { ok: true } | { ok: false; reason: string };
 
-export interface KeyMaterial {
-  /** The device key as the device reported it (DER SPKI). */
-  reportedSpki: Buffer;
-  /** The device's PKCS#10 request over that key, for the issuer to check. */
-  csrDer: Buffer;
+/**
+ * What a method learnt about the device's key besides the key itself, for the record and the
+ * report (contracts.md §3's method-specific fields).
+ */
+export interface MethodFacts {
+  /** SE serial (methods 2 and 4, when the device has an SE). */
+  seSerial?: string;
+  /** The SE vendor's certificate of the SE key (method 4), DER, and its chain to the vendor CA. */
+  seCertificateDer?: Buffer;
+  seChainDer?: Buffer[];
+  /** The manifest entry that vouched for the SE (method 4). */
+  manifestEntryId?: string;
+  /** The chip id the seed belongs to (method 5). */
+  chipId?: string;
+  /** The prepared key the device took (method 3). */
+  preparedKeyId?: string;
 }
+
+/**
+ * The key to certify, in one of three shapes:
+ * - `csr`: the device (or its SE) holds the key and signed a PKCS#10 request over it (methods
+ *   1, 2 and 4). The station checks the request (csr-check) and that it names the reported key.
+ * - `station-key`: the station knows the public key from its own side (method 3 at the station:
+ *   the HSM made it; method 5: derived from the imported seed). No request exists; proof of
+ *   possession is the verify stage's challenge. The station still refuses a key it certified
+ *   before.
+ * - `pre-issued`: the certificate was issued ahead of the run (method 3, `station prepare`) and
+ *   recorded then; the issue stage only hands it on.
+ */
+export type KeyMaterial =
+  | { kind: 'csr'; reportedSpki: Buffer; csrDer: Buffer; facts?: MethodFacts }
+  | { kind: 'station-key'; spki: Buffer; facts?: MethodFacts }
+  | { kind: 'pre-issued'; spki: Buffer; certificateDer: Buffer; chain: Buffer[]; facts?: MethodFacts };
 
 export interface ObtainKeyContext {
   client: DeviceClient;
+  identity: DeviceIdentity;
   serial: string;
+  /** The work order being run (methods that prepared material per work order look it up). */
+  workOrderId: string;
   signal: AbortSignal;
+}
+
+/**
+ * The assign stage for methods that own it (method 3 with prepared keys: the device takes the
+ * next prepared serial, or the one prepared for its fixed serial). `allocate` is the default
+ * assignment (the next serial of the work order's block), for a method that falls back to it.
+ */
+export interface AssignContext {
+  client: DeviceClient;
+  identity: DeviceIdentity;
+  runId: string;
+  workOrderId: string;
+  port: string;
+  signal: AbortSignal;
+  allocate: () => string;
+}
+
+/** After the certificate exists and before the install stage writes it (method 3 injects here, method 5 compares the derived key). */
+export interface BeforeInstallContext {
+  client: DeviceClient;
+  identity: DeviceIdentity;
+  serial: string;
+  workOrderId: string;
+  certificateDer: Buffer;
+  /** DER SPKI of the certified key. */
+  spki: Buffer;
+  facts: MethodFacts;
+  signal: AbortSignal;
+}
+
+/** After the record stage committed the device's record (method 3 deletes the wrapped blob here). */
+export interface AfterRecordContext {
+  serial: string;
+  workOrderId: string;
+  facts: MethodFacts;
+}
+
+/** A device that fails after obtain-key (method 3 keeps the key reserved or burns it). */
+export interface FailureContext {
+  serial: string;
+  workOrderId: string;
+  facts: MethodFacts;
+  stage: string | null;
+  code: string;
 }
 
 /**
@@ -57,4 +131,21 @@ export interface KeyMethod {
    * (method 2) record from the CA path directly.
    */
   crossCheck?(ctx: DeviceReportContext): Promise<DeviceReportRecord>;
+  /** The assign stage, when the method owns it (see AssignContext). Default: ctx.allocate(). */
+  assignSerial?(ctx: AssignContext): Promise<string>;
+  beforeInstall?(ctx: BeforeInstallContext): Promise<void>;
+  afterRecord?(ctx: AfterRecordContext): Promise<void>;
+  /** Must not throw for a failure it cannot repair: log-and-continue is the station's job. */
+  onFailure?(ctx: FailureContext): Promise<void>;
+}
+
+/**
+ * What the station hands the registry so that a method can reach the parts it needs, as ports
+ * from core (architecture.md: methods get their device client, key manager and issuer from the
+ * station; they never open a port or load a PKCS#11 module). Each method adds the ports it uses
+ * as optional fields and fails with METHOD_NOT_CONFIGURED when one is missing.
+ */
+export interface MethodServices {
+  /** The station's id (records and audit). */
+  stationId: string;
 }

@@ -1,10 +1,10 @@
 import { ConfigError } from '../core/errors';
 import type { MethodId } from '../core/method-id';
-import type { KeyMethod } from './key-method';
+import type { KeyMethod, MethodServices } from './key-method';
 import { OnDeviceKeygenMethod } from './on-device-keygen/on-device-keygen-method';
 import { SecureElementKeygenMethod } from './secure-element-keygen/secure-element-keygen-method';
 
-const FACTORIES: Partial<Record<MethodId, () => KeyMethod>> = {
+const FACTORIES: Partial<Record<MethodId, (services: MethodServices) => KeyMethod>> = {
   'on-device-keygen': () => new OnDeviceKeygenMethod(),
   'secure-element-keygen': () => new SecureElementKeygenMethod(),
 };
@@ -13,10 +13,10 @@ export function implementedMethods(): MethodId[] {
   return Object.keys(FACTORIES) as MethodId[];
 }
 
-export function createKeyMethod(id: MethodId): KeyMethod {
+export function createKeyMethod(id: MethodId, services: MethodServices): KeyMethod {
   const factory = FACTORIES[id];
   if (!factory) {
     throw new ConfigError('METHOD_NOT_IMPLEMENTED', `The method ${id} is not implemented in this station yet; implemented: ${implementedMethods().join(', ')}.`);
   }
-  return factory();
+  return factory(services);
 }

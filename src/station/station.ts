@@ -152,7 +152,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
     async runBatch(request: BatchRequest): Promise<RunReport> {
       const wo = workOrder(request.workOrderId);
       const product = config.products[wo.product]!;
-      const method = createKeyMethod(wo.method);
+      const method = createKeyMethod(wo.method, { stationId: config.stationId });
       const outDir = resolve(request.outDir);
       mkdirSync(outDir, { recursive: true });
       const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;

@@ -159,7 +159,7 @@ async function deviceRun(ctx: ScenarioContext): Promise<DeviceReport> {
       runId,
       workOrder,
       product,
-      method: createKeyMethod(workOrder.method),
+      method: createKeyMethod(workOrder.method, { stationId: 'transcript-station' }),
       store,
       issuer: new TranscriptIssuer(ctx.inputs, store),
       labels: new LabelService(

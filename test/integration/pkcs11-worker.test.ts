@@ -74,6 +74,18 @@ describe('Pkcs11WorkerSigner on SoftHSM', () => {
     while (open.length > 0) await open.pop()!.close();
   });
 
+  it('runs named ops on a pool session in the same queue as signatures, and types an unknown op', async () => {
+    const signer = await start();
+    const [ping, signature] = await Promise.all([signer.runOp('diag.ping', null), signer.sign(Buffer.from('between ops'))]);
+    expect(ping).toEqual({ tokenLabel: 'worker-test', objects: expect.any(Number) });
+    expect((ping as { objects: number }).objects).toBeGreaterThanOrEqual(4); // root + issuing CA key pairs
+    expect(verifies(signer, Buffer.from('between ops'), signature)).toBe(true);
+    const err = await rejection(signer.runOp('no.such-op', {}));
+    expect(err.code).toBe('HSM_OP_UNKNOWN');
+    // the worker still serves after a failed op
+    expect(await signer.runOp('diag.ping', null)).toMatchObject({ tokenLabel: 'worker-test' });
+  });
+
   it('refuses a wrong PIN with HSM_LOGIN_FAILED and CKR_PIN_INCORRECT, and never carries the PIN', async () => {
     const wrong = 'wrong-pin-7f3a9c';
     const err = await rejection(Pkcs11WorkerSigner.start({ ...base, pin: wrong }));

@@ -26,7 +26,7 @@
  * thread isolates JS faults and blocking calls, not memory corruption (a child process would).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HsmError } from '../../core/errors';
@@ -89,8 +89,9 @@ export type Pkcs11WorkerState = 'starting' | 'running' | 'restarting' | 'unavail
 
 interface PendingSign {
   id: number;
-  digest: Buffer;
-  resolve: (der: Buffer) => void;
+  /** What is sent to the worker (a sign of a digest, or a named op of pkcs11-worker-ops.ts). */
+  request: { type: 'sign'; digest: Buffer } | { type: 'op'; op: string; args: unknown };
+  resolve: (value: unknown) => void;
   reject: (err: HsmError) => void;
   /** Generation of the worker it was last sent to (-1: not sent yet). */
   sentTo: number;
@@ -112,11 +113,20 @@ export function defaultWorkerScript(): string {
   if (!existsSync(built)) {
     throw new HsmError('HSM_WORKER_MISSING', `The PKCS#11 worker script ${built} does not exist; run "npm run build" first.`);
   }
-  for (const name of ['pkcs11-worker-main', 'pkcs11-worker-protocol', 'hsm-session-pool']) {
+  for (const name of ['pkcs11-worker-main', 'pkcs11-worker-protocol', 'pkcs11-worker-ops', 'hsm-session-pool']) {
     const src = join(__dirname, `${name}.ts`);
     const js = resolve(__dirname, `../../../dist/hsm/pkcs11/${name}.js`);
     if (existsSync(src) && existsSync(js) && statSync(src).mtimeMs > statSync(js).mtimeMs) {
       throw new HsmError('HSM_WORKER_STALE', `The built PKCS#11 worker ${js} is older than ${src}; run "npm run build" first.`);
+    }
+  }
+  const opsDir = join(__dirname, 'worker-ops');
+  if (existsSync(opsDir)) {
+    for (const file of readdirSync(opsDir).filter((f) => f.endsWith('.ts'))) {
+      const js = resolve(__dirname, '../../../dist/hsm/pkcs11/worker-ops', file.replace(/\.ts$/, '.js'));
+      if (!existsSync(js) || statSync(join(opsDir, file)).mtimeMs > statSync(js).mtimeMs) {
+        throw new HsmError('HSM_WORKER_STALE', `The built PKCS#11 worker op ${js} is missing or older than its source; run "npm run build" first.`);
+      }
     }
   }
   return built;
@@ -241,7 +251,22 @@ export class Pkcs11WorkerSigner implements Signer {
     this.throwIfUnusable();
     const digest = createHash('sha256').update(data).digest();
     return new Promise<Buffer>((resolvePromise, reject) => {
-      const p: PendingSign = { id: this.nextId++, digest, resolve: resolvePromise, reject, sentTo: -1, sentAt: 0 };
+      const p: PendingSign = { id: this.nextId++, request: { type: 'sign', digest }, resolve: (v) => resolvePromise(v as Buffer), reject, sentTo: -1, sentAt: 0 };
+      this.pending.set(p.id, p);
+      this.send(p);
+      this.updateRef();
+      this.armWatchdog();
+    });
+  }
+
+  /**
+   * Run a named op in the worker (pkcs11-worker-ops.ts), with the same queueing, recovery,
+   * restart and line-stop rules as a signature. The caller validates the result's shape.
+   */
+  async runOp(op: string, args: unknown): Promise<unknown> {
+    this.throwIfUnusable();
+    return new Promise<unknown>((resolvePromise, reject) => {
+      const p: PendingSign = { id: this.nextId++, request: { type: 'op', op, args }, resolve: resolvePromise, reject, sentTo: -1, sentAt: 0 };
       this.pending.set(p.id, p);
       this.send(p);
       this.updateRef();
@@ -374,6 +399,16 @@ export class Pkcs11WorkerSigner implements Signer {
         this.updateRef();
         return;
       }
+      case 'op-done':
+      case 'op-failed': {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        if (msg.type === 'op-done') p.resolve(msg.result);
+        else p.reject(fromWireError(msg.error));
+        this.updateRef();
+        return;
+      }
       case 'recovering': {
         this.firstError ??= fromWireError(msg.error);
         const ckr = msg.error.details.ckr;
@@ -479,7 +514,8 @@ export class Pkcs11WorkerSigner implements Signer {
     if (!this.currentWorker || !this.workerReady || p.sentTo === this.generation) return;
     p.sentTo = this.generation;
     p.sentAt = Date.now();
-    this.currentWorker.postMessage({ type: 'sign', id: p.id, digest: p.digest } satisfies ToWorker);
+    const r = p.request;
+    this.currentWorker.postMessage((r.type === 'sign' ? { type: 'sign', id: p.id, digest: r.digest } : { type: 'op', id: p.id, op: r.op, args: r.args }) satisfies ToWorker);
   }
 
   private rejectAll(make: () => HsmError): void {

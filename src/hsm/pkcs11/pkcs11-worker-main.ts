@@ -29,6 +29,8 @@ import { HsmSessionPool } from './hsm-session-pool';
 import { Pkcs11Library, pkcs11js, type Pkcs11Handle } from './pkcs11-library';
 import { P256_EC_PARAMS, type PrivateKeyAudit } from './pkcs11-token';
 import { toWireError, type FromWorker, type Pkcs11WorkerConfig, type ToWorker } from './pkcs11-worker-protocol';
+import { findWorkerOp } from './pkcs11-worker-ops';
+import './worker-ops/index';
 
 /**
  * Return values after which the sessions, the login or the key handles are not to be trusted:
@@ -61,10 +63,7 @@ interface KeyPair {
   publicKey: Pkcs11Handle;
 }
 
-interface SignRequest {
-  id: number;
-  digest: Buffer;
-}
+type WorkerRequest = { kind: 'sign'; id: number; digest: Buffer } | { kind: 'op'; id: number; op: string; args: unknown };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -133,7 +132,7 @@ export class Pkcs11WorkerService {
   private pool: HsmSessionPool | undefined;
   private keys: KeyPair | undefined;
   private spki: Buffer | undefined;
-  private readonly queue: SignRequest[] = [];
+  private readonly queue: WorkerRequest[] = [];
   private recovering = false;
   private stopping = false;
   /** UTF-8 PIN bytes; only this thread holds them. */
@@ -255,7 +254,11 @@ export class Pkcs11WorkerService {
   onMessage(msg: ToWorker): void {
     switch (msg.type) {
       case 'sign':
-        this.queue.push({ id: msg.id, digest: Buffer.from(msg.digest) });
+        this.queue.push({ kind: 'sign', id: msg.id, digest: Buffer.from(msg.digest) });
+        if (!this.recovering) this.pumpOrRecover();
+        return;
+      case 'op':
+        this.queue.push({ kind: 'op', id: msg.id, op: msg.op, args: msg.args });
         if (!this.recovering) this.pumpOrRecover();
         return;
       case 'stop':
@@ -291,6 +294,11 @@ export class Pkcs11WorkerService {
     });
   }
 
+  private runOp(op: string, args: unknown): unknown {
+    const handler = findWorkerOp(op);
+    return this.pool!.withSession((session) => handler({ api: this.library!.api, session, slot: this.slot!, tokenLabel: this.config.tokenLabel }, args));
+  }
+
   /**
    * Serve the queue in order. Returns the error that calls for recovery (its request stays at
    * the head of the queue), or undefined when the queue is empty.
@@ -299,14 +307,20 @@ export class Pkcs11WorkerService {
     while (this.queue.length > 0 && !this.stopping) {
       const req = this.queue[0]!;
       try {
-        const raw = this.signOne(req.digest);
-        this.queue.shift();
-        this.post({ type: 'signed', id: req.id, raw });
+        if (req.kind === 'sign') {
+          const raw = this.signOne(req.digest);
+          this.queue.shift();
+          this.post({ type: 'signed', id: req.id, raw });
+        } else {
+          const result = this.runOp(req.op, req.args);
+          this.queue.shift();
+          this.post({ type: 'op-done', id: req.id, result });
+        }
       } catch (err) {
-        const e = toHsmError(err, 'signing');
+        const e = toHsmError(err, req.kind === 'sign' ? 'signing' : `running ${req.op}`);
         if (isRecoverable(e)) return e;
         this.queue.shift();
-        this.post({ type: 'sign-failed', id: req.id, error: toWireError(e) });
+        this.post(req.kind === 'sign' ? { type: 'sign-failed', id: req.id, error: toWireError(e) } : { type: 'op-failed', id: req.id, error: toWireError(e) });
       }
     }
     return undefined;

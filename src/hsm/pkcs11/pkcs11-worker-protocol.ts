@@ -50,6 +50,11 @@ export interface Pkcs11WorkerConfig {
 
 export type ToWorker =
   | { type: 'sign'; id: number; digest: Uint8Array }
+  /**
+   * A named operation of pkcs11-worker-ops.ts (key injection, seed vault, ...). `args` and the
+   * result are structured-clone data; the op validates its arguments.
+   */
+  | { type: 'op'; id: number; op: string; args: unknown }
   /** Close the sessions and exit (the parent's close()). */
   | { type: 'stop' }
   /** Tests only (testHooks): throw an uncaught error in the worker. */
@@ -60,6 +65,8 @@ export type FromWorker =
   | { type: 'start-failed'; generation: number; error: WireError }
   | { type: 'signed'; id: number; raw: Uint8Array }
   | { type: 'sign-failed'; id: number; error: WireError }
+  | { type: 'op-done'; id: number; result: unknown }
+  | { type: 'op-failed'; id: number; error: WireError }
   | { type: 'recovering'; generation: number; attempt: number; of: number; error: WireError }
   | { type: 'recovered'; generation: number; attempts: number; sessionsHex: string[] }
   /** Recovery exhausted: the worker exits next and the parent decides whether to restart it. */

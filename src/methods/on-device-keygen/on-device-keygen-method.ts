@@ -55,7 +55,7 @@ export class OnDeviceKeygenMethod implements KeyMethod {
     const reportedSpki = await ctx.client.generateKey(KeyLocation.DEVICE);
     ctx.signal.throwIfAborted();
     const csrDer = await ctx.client.getCsr(ctx.serial);
-    return { reportedSpki, csrDer };
+    return { kind: 'csr', reportedSpki, csrDer };
   }
 
   /**

@@ -21,6 +21,7 @@ export class SecureElementKeygenMethod implements KeyMethod {
     const reportedSpki = await ctx.client.generateKey(KeyLocation.SECURE_ELEMENT);
     ctx.signal.throwIfAborted();
     const csrDer = await ctx.client.getCsr(ctx.serial);
-    return { reportedSpki, csrDer };
+    const seSerial = ctx.identity.secureElement?.serial;
+    return { kind: 'csr', reportedSpki, csrDer, facts: seSerial ? { seSerial } : {} };
   }
 }

@@ -4,7 +4,7 @@
  * A failure keeps whatever record exists (with the certificate voided) and says which stage,
  * which code and what the operator can do.
  */
-import { createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
@@ -21,10 +21,10 @@ import { checkCsr } from '../../hsm/ca/csr-check';
 import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
 import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
-import type { DeviceReportRecord, KeyMethod } from '../../methods/key-method';
+import type { DeviceReportRecord, KeyMethod, MethodFacts } from '../../methods/key-method';
 import type { LabelService } from '../labels/label-service';
 import { blankDeviceReport, type DeviceReport } from './report';
-import { StageRecorder } from './stages';
+import { StageRecorder, type StageEvent } from './stages';
 
 export interface DeviceRunContext {
   runId: string;
@@ -42,6 +42,29 @@ export interface DeviceRunContext {
   signal: AbortSignal;
   /** The challenge nonce (32 bytes); default crypto.randomBytes. Transcript tests fix it. */
   challengeNonce?: () => Buffer;
+  /** Each stage as it starts and ends, per port (the GUI's tiles, the bridge's event stream). */
+  onStage?: (event: StageEvent & { port: string; serial: string | null }) => void;
+}
+
+/** The report's method-specific fields (contracts.md §3) from what the method learnt; SE certificates go to files. */
+function applyFacts(report: DeviceReport, facts: MethodFacts, serial: string, outDir: string): void {
+  if (facts.seSerial) report.seSerial = facts.seSerial;
+  if (facts.manifestEntryId) report.manifestEntryId = facts.manifestEntryId;
+  if (facts.chipId) report.chipId = facts.chipId;
+  if (facts.preparedKeyId) report.preparedKeyId = facts.preparedKeyId;
+  const certsDir = join(outDir, 'certs');
+  if (facts.seCertificateDer) {
+    mkdirSync(certsDir, { recursive: true });
+    const path = join(certsDir, `${serial}.se.pem`);
+    writeFileSync(path, toPem(facts.seCertificateDer));
+    report.seCertificatePath = relative(outDir, path);
+  }
+  if (facts.seChainDer && facts.seChainDer.length > 0) {
+    mkdirSync(certsDir, { recursive: true });
+    const path = join(certsDir, `${serial}.se-chain.pem`);
+    writeFileSync(path, facts.seChainDer.map((c) => toPem(c)).join(''));
+    report.seChainPath = relative(outDir, path);
+  }
 }
 
 function spkiOfCertificate(der: Buffer): Buffer {
@@ -49,11 +72,13 @@ function spkiOfCertificate(der: Buffer): Buffer {
 }
 
 export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContext): Promise<DeviceReport> {
-  const stages = new StageRecorder(ctx.signal);
+  let serial: string | undefined;
+  const stages = new StageRecorder(ctx.signal, ctx.onStage ? (e) => ctx.onStage!({ ...e, port: client.port, serial: serial ?? null }) : undefined);
   const report: DeviceReport = { ...blankDeviceReport(client.port, ctx.method.id), label: { state: 'pending', reason: 'device not passed' }, stages: stages.stages };
   let log = ctx.log.child({ port: client.port });
-  let serial: string | undefined;
   let passed = false;
+  let facts: MethodFacts = {};
+  let keyObtained = false;
   try {
     await stages.run('connect', () => client.hello());
     const identity: DeviceIdentity = await stages.run('identify', async () => {
@@ -72,39 +97,59 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     report.hardwareId = identity.hardwareId;
     report.macs = identity.macs;
 
-    serial = await stages.run('assign', () =>
-      ctx.store.allocateDevice({
-        runId: ctx.runId,
-        workOrder: ctx.workOrder,
-        port: client.port,
-        hardwareId: identity.hardwareId,
-        model: identity.model,
-        firmwareVersion: identity.firmwareVersion,
-        macs: identity.macs,
-        method: ctx.method.id,
-      }),
-    );
+    serial = await stages.run('assign', () => {
+      const allocate = () =>
+        ctx.store.allocateDevice({
+          runId: ctx.runId,
+          workOrder: ctx.workOrder,
+          port: client.port,
+          hardwareId: identity.hardwareId,
+          model: identity.model,
+          firmwareVersion: identity.firmwareVersion,
+          macs: identity.macs,
+          method: ctx.method.id,
+        });
+      return ctx.method.assignSerial
+        ? ctx.method.assignSerial({ client, identity, runId: ctx.runId, workOrderId: ctx.workOrder.id, port: client.port, signal: ctx.signal, allocate })
+        : allocate();
+    });
     report.serial = serial;
     log = log.child({ serial });
     const assignedSerial = serial;
 
-    const { spki } = await stages.run('obtain-key', async () => {
-      const material = await ctx.method.obtainKeyMaterial({ client, serial: assignedSerial, signal: ctx.signal });
-      const checked = checkCsr(material.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
-      let reported: Buffer;
-      try {
-        reported = p256SpkiFromPoint(p256PointFromSpki(material.reportedSpki));
-      } catch (err) {
-        throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${client.port} reported an unusable public key: ${(err as Error).message}.`);
+    const material = await stages.run('obtain-key', async () => {
+      const m = await ctx.method.obtainKeyMaterial({ client, identity, serial: assignedSerial, workOrderId: ctx.workOrder.id, signal: ctx.signal });
+      keyObtained = true;
+      facts = m.facts ?? {};
+      if (m.kind === 'csr') {
+        const checked = checkCsr(m.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
+        let reported: Buffer;
+        try {
+          reported = p256SpkiFromPoint(p256PointFromSpki(m.reportedSpki));
+        } catch (err) {
+          throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${client.port} reported an unusable public key: ${(err as Error).message}.`);
+        }
+        if (!reported.equals(checked.spki)) {
+          throw new CaError('CSR_KEY_MISMATCH', `The device on ${client.port} sent a certificate request for a key other than the one it reported generating.`);
+        }
+        return { ...m, spki: checked.spki };
       }
-      if (!reported.equals(checked.spki)) {
-        throw new CaError('CSR_KEY_MISMATCH', `The device on ${client.port} sent a certificate request for a key other than the one it reported generating.`);
+      if (m.kind === 'station-key') {
+        // No request to check: the station knows the key itself. A key certified before is still refused.
+        const holder = ctx.store.findDeviceByPublicKey(createHash('sha256').update(m.spki).digest('hex'));
+        if (holder !== undefined && holder !== assignedSerial) {
+          throw new CaError('KEY_ALREADY_CERTIFIED', `The key made for ${assignedSerial} is already certified for device ${holder}. Stop the line and call the supervisor: key material was reused.`);
+        }
       }
-      return checked;
+      return m;
     });
+    applyFacts(report, facts, assignedSerial, ctx.outDir);
+    const spki = material.spki;
 
-    const issued = await stages.run('issue', () =>
-      ctx.issuer.issue({ spki, serial: assignedSerial, model: identity.model, workOrderId: ctx.workOrder.id, profile: ctx.product.idevid }),
+    const issued = await stages.run('issue', (): Promise<{ certificateDer: Buffer; chain: readonly Buffer[] }> | { certificateDer: Buffer; chain: readonly Buffer[] } =>
+      material.kind === 'pre-issued'
+        ? { certificateDer: material.certificateDer, chain: material.chain }
+        : ctx.issuer.issue({ spki, serial: assignedSerial, model: identity.model, workOrderId: ctx.workOrder.id, profile: ctx.product.idevid }),
     );
     const certsDir = join(ctx.outDir, 'certs');
     mkdirSync(certsDir, { recursive: true });
@@ -125,6 +170,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     report.dppUri = dpp;
 
     await stages.run('install', async () => {
+      await ctx.method.beforeInstall?.({ client, identity, serial: assignedSerial, workOrderId: ctx.workOrder.id, certificateDer: issued.certificateDer, spki: certSpki, facts, signal: ctx.signal });
       await client.installChain([issued.certificateDer, ...issued.chain]);
       await client.installDppUri(dpp);
     });
@@ -169,7 +215,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       }
     });
 
-    await stages.run('record', () =>
+    await stages.run('record', async () => {
       ctx.store.recordVerified({
         serial: assignedSerial,
         keyOrigin: ctx.method.keyOrigin,
@@ -177,8 +223,9 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
         dppUri: fromReport?.dppUri ?? dpp,
         stages: stages.stages,
         runId: ctx.runId,
-      }),
-    );
+      });
+      await ctx.method.afterRecord?.({ serial: assignedSerial, workOrderId: ctx.workOrder.id, facts });
+    });
     report.keyOrigin = ctx.method.keyOrigin;
 
     await stages.run('lock', async () => {
@@ -221,6 +268,13 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     const e = asStationError(err);
     report.error = { code: e.code, message: e.message, stage: e.stage ?? null };
     if (!passed) {
+      if (serial && keyObtained && ctx.method.onFailure) {
+        try {
+          await ctx.method.onFailure({ serial, workOrderId: ctx.workOrder.id, facts, stage: report.error.stage, code: e.code });
+        } catch (hookErr) {
+          log.error({ code: asStationError(hookErr).code, reason: asStationError(hookErr).message }, 'the method could not clean up after the failure');
+        }
+      }
       report.status = 'failed';
       report.label = { state: 'pending', reason: 'device failed' };
       if (serial) {

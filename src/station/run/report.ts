@@ -29,6 +29,14 @@ export interface DeviceReport {
   disposition?: 'rework' | 'scrap';
   stages: StageReport[];
   sync: { masa: SyncState; supplyChain: SyncState };
+  /** Method-specific fields (contracts.md §3). */
+  seSerial?: string;
+  seCertificatePath?: string;
+  seChainPath?: string;
+  manifestEntryId?: string;
+  chipId?: string;
+  preparedKeyId?: string;
+  brski?: { voucher: 'verified' | 'rejected'; reason?: string; voucherPath?: string };
 }
 
 export interface RunReport {

@@ -4,29 +4,45 @@ import type { StageReport } from './report';
 
 export const STAGES: readonly StageName[] = ['connect', 'identify', 'assign', 'obtain-key', 'issue', 'install', 'verify', 'record', 'lock', 'label', 'queue-sync'];
 
+/** A stage starting (`started`) or ending (its status and duration). */
+export interface StageEvent {
+  stage: StageName;
+  status: 'started' | StageReport['status'];
+  durationMs?: number;
+}
+
 export class StageRecorder {
   readonly stages: StageReport[] = [];
 
-  constructor(private readonly signal: AbortSignal) {}
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly onEvent?: (event: StageEvent) => void,
+  ) {}
+
+  private push(report: StageReport): void {
+    this.stages.push(report);
+    this.onEvent?.({ stage: report.name, status: report.status, durationMs: report.durationMs });
+  }
 
   async run<T>(name: StageName, fn: () => Promise<T> | T): Promise<T> {
     if (this.signal.aborted) {
       // a new error per device: the abort reason is shared by every device of the run
       throw new InterruptedError('The run was interrupted before this stage.', { stage: name });
     }
+    this.onEvent?.({ stage: name, status: 'started' });
     const start = performance.now();
     try {
       const value = await fn();
-      this.stages.push({ name, status: 'ok', durationMs: round(performance.now() - start) });
+      this.push({ name, status: 'ok', durationMs: round(performance.now() - start) });
       return value;
     } catch (err) {
-      this.stages.push({ name, status: 'failed', durationMs: round(performance.now() - start) });
+      this.push({ name, status: 'failed', durationMs: round(performance.now() - start) });
       throw asStationError(err, 'INTERNAL_ERROR', name);
     }
   }
 
   skip(name: StageName): void {
-    this.stages.push({ name, status: 'skipped', durationMs: 0 });
+    this.push({ name, status: 'skipped', durationMs: 0 });
   }
 }
 

@@ -65,12 +65,12 @@ describe('OnDeviceKeygenMethod', () => {
   const method = new OnDeviceKeygenMethod();
 
   it('is registered as method 1 with keyOrigin device-rng', () => {
-    const m = createKeyMethod('on-device-keygen');
+    const m = createKeyMethod('on-device-keygen', { stationId: 'test' });
     expect(m).toBeInstanceOf(OnDeviceKeygenMethod);
     expect(m.keyOrigin).toBe('device-rng');
     expect(typeof m.crossCheck).toBe('function');
     // method 2 keeps recording from the CA path
-    expect(createKeyMethod('secure-element-keygen').crossCheck).toBeUndefined();
+    expect(createKeyMethod('secure-element-keygen', { stationId: 'test' }).crossCheck).toBeUndefined();
     expect(workOrder).toMatchObject({ method: 'on-device-keygen', serial: { prefix: 'DEVK-', width: 6, first: 1, last: 999999 } });
   });
 
@@ -87,9 +87,9 @@ describe('OnDeviceKeygenMethod', () => {
       generateKey: async (loc: number) => (calls.push(`generateKey:${loc}`), Buffer.from('spki')),
       getCsr: async (serial: string) => (calls.push(`getCsr:${serial}`), Buffer.from('csr')),
     } as unknown as DeviceClient;
-    const m = await method.obtainKeyMaterial({ client, serial: 'DEVK-000001', signal: new AbortController().signal });
+    const m = await method.obtainKeyMaterial({ client, identity: identityWith({ deviceKeygen: true }), workOrderId: 'WO-DEMO-DEVKEY', serial: 'DEVK-000001', signal: new AbortController().signal });
     expect(calls).toEqual([`generateKey:${KeyLocation.DEVICE}`, 'getCsr:DEVK-000001']);
-    expect(m).toEqual({ reportedSpki: Buffer.from('spki'), csrDer: Buffer.from('csr') });
+    expect(m).toEqual({ kind: 'csr', reportedSpki: Buffer.from('spki'), csrDer: Buffer.from('csr') });
   });
 
   describe('crossCheck: the device report against the issuance journal', () => {
@@ -212,7 +212,7 @@ describe('provisionDevice with method 1: the record comes from the device report
       runId: 'run-1',
       workOrder,
       product,
-      method: createKeyMethod(workOrder.method),
+      method: createKeyMethod(workOrder.method, { stationId: 'test' }),
       store,
       issuer: pki.issuer,
       labels: new LabelService(config, store, renderers, createPrinter({ kind: 'file', format: 'zpl' }, { baseDir: tmp })),

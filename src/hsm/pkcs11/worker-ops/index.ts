@@ -1,0 +1,5 @@
+/**
+ * Every module that registers PKCS#11 worker ops (pkcs11-worker-ops.ts). One import per
+ * feature; the worker imports this file once.
+ */
+import './diagnostic-ops';
