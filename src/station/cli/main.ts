@@ -84,7 +84,7 @@ export function main(argv: string[]): void {
     .description('provision devices on several ports in parallel and write DIR/report.json')
     .option('--simulate <PORTS>', 'start PORTS simulated devices on PTY pairs', positiveInt)
     .option('--count <N>', 'devices in total (default: one per port)', positiveInt)
-    .option('--method <ID>', 'check that the work order uses this method')
+    .option('--method <ID>', 'birth-credential method: picks the first work order using it (with --work-order: checks it)')
     .option('--work-order <ID>', 'work order (default: the configuration\'s defaultWorkOrder)')
     .option('--port <PATH...>', 'ports to use when not simulating: serial paths, or hid:PATH for USB HID')
     .option('--sim-faults <SPEC>', 'simulator faults per port index, e.g. "0=silent,1=csr-wrong-serial"')
@@ -107,7 +107,13 @@ export function main(argv: string[]): void {
       const progress = createProgress();
       try {
         const config = loadConfig(g.config);
-        const wo = config.workOrders.find((w) => w.id === (opts.workOrder ?? config.defaultWorkOrder));
+        // --method alone picks the first work order of that method; with --work-order it is a check.
+        const byMethod = opts.method && !opts.workOrder ? config.workOrders.find((w) => w.method === opts.method) : undefined;
+        if (opts.method && !opts.workOrder && !byMethod) {
+          throw new ConfigError('METHOD_NO_WORK_ORDER', `No work order in the configuration uses method ${opts.method}; work orders: ${config.workOrders.map((w) => `${w.id} (${w.method})`).join(', ')}.`);
+        }
+        const workOrderId = opts.workOrder ?? byMethod?.id;
+        const wo = config.workOrders.find((w) => w.id === (workOrderId ?? config.defaultWorkOrder));
         if (opts.method && wo && wo.method !== opts.method) {
           throw new ConfigError('METHOD_MISMATCH', `Work order ${wo.id} uses method ${wo.method}, not ${opts.method}. Choose another work order or method.`);
         }
@@ -118,7 +124,7 @@ export function main(argv: string[]): void {
         const station = createStation(config, { dataDir, log });
         if (opts.simulate !== undefined) await station.pkiInit();
         const report = await station.runBatch({
-          workOrderId: opts.workOrder,
+          workOrderId,
           simulate: opts.simulate,
           simulateFaults: opts.simFaults,
           ports: opts.port,
