@@ -107,14 +107,64 @@ export const PrinterConfigSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('cups'), queue: z.string().regex(/^[A-Za-z0-9_.\-]{1,127}$/), format: z.enum(['png', 'zpl']), timeoutMs: z.number().int().positive() }).strict(),
 ]);
 
+/** A firmware version as dotted numbers (1.4.2); compared number by number. */
+const FIRMWARE_VERSION = /^\d+(\.\d+){0,3}$/;
+
+/**
+ * What the install stage writes besides the IDevID chain and the DPP URI (SP 1800-36B 4.1 step
+ * 4), each read back and compared. Paths are relative to the station's data dir.
+ */
+export const InstallItemsSchema = z
+  .object({
+    /** PEM certificate the device trusts for vouchers (BRSKI): the MASA's signing certificate. */
+    masaTrustAnchor: z.string().min(1).optional(),
+    /** RFC 8520 MUD URL (https). */
+    mudUrl: z
+      .string()
+      .regex(/^https:\/\/[\x21-\x7e]+$/, 'an https:// URL without spaces')
+      .max(255)
+      .optional(),
+    /** Application-layer bootstrap information, UTF-8 text (e.g. a cloud endpoint and tenant). */
+    appBootstrap: z.string().min(1).max(1024).optional(),
+  })
+  .strict();
+
 export const ProductProfileSchema = z
   .object({
     model: z.string().regex(PRINTABLE_STRING).min(1).max(64),
+    /** The methods this product may be built with; absent = any. A work order's method must be one of them. */
+    methods: z.array(z.enum(METHOD_IDS)).min(1).optional(),
+    /** Firmware versions the station accepts on this product, inclusive; absent bound = open. */
+    firmware: z
+      .object({ min: z.string().regex(FIRMWARE_VERSION).optional(), max: z.string().regex(FIRMWARE_VERSION).optional() })
+      .strict()
+      .optional(),
     idevid: IdevidProfileSchema,
     dpp: DppProfileSchema,
     label: LabelTemplateSchema,
+    install: InstallItemsSchema.default({}),
   })
   .strict();
+
+/** -1, 0 or 1: a firmware version against another, number by number (1.10 > 1.9). */
+export function compareFirmwareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return 0;
+}
+
+/** Why a device's firmware is outside the product's range, or null when it is inside. */
+export function firmwareOutOfRange(version: string, range: { min?: string; max?: string } | undefined): string | null {
+  if (!range) return null;
+  if (!FIRMWARE_VERSION.test(version)) return `firmware version "${version}" is not a dotted version number`;
+  if (range.min && compareFirmwareVersions(version, range.min) < 0) return `firmware ${version} is older than ${range.min}, the oldest this product accepts`;
+  if (range.max && compareFirmwareVersions(version, range.max) > 0) return `firmware ${version} is newer than ${range.max}, the newest this product accepts`;
+  return null;
+}
 
 export const SerialFormatSchema = z
   .object({
@@ -189,8 +239,11 @@ export const StationConfigSchema = z
   .strict()
   .superRefine((cfg, ctx) => {
     for (const wo of cfg.workOrders) {
-      if (!cfg.products[wo.product]) {
+      const product = cfg.products[wo.product];
+      if (!product) {
         ctx.addIssue({ code: 'custom', message: `work order ${wo.id} names unknown product ${wo.product}`, path: ['workOrders'] });
+      } else if (product.methods && !product.methods.includes(wo.method)) {
+        ctx.addIssue({ code: 'custom', message: `work order ${wo.id} uses method ${wo.method}, which product ${wo.product} does not allow (${product.methods.join(', ')})`, path: ['workOrders'] });
       }
     }
     if (!cfg.workOrders.some((w) => w.id === cfg.defaultWorkOrder)) {
@@ -243,6 +296,12 @@ export function defaultStationConfig(): StationConfig {
         },
         dpp: { channels: ['81/1', '81/6', '81/11'], includeMac: true, includeSerialAsInfo: true, version: 2 },
         label: { widthMm: 50, heightMm: 25, dpi: 300, qrErrorCorrection: 'M', code128Serial: true, showModel: true, showMac: true, showDate: true },
+        // The simulator's firmware reports 1.0.0; a line sets the range its QA released.
+        firmware: { min: '1.0.0' },
+        install: {
+          mudUrl: 'https://mud.example.com/demo-sensor.json',
+          appBootstrap: 'mqtts://iot.example.com:8883 tenant=demo',
+        },
       },
     },
     workOrders: [

@@ -30,6 +30,7 @@ export const FIRMWARE_FAULTS = [
   'csr-wrong-serial', // CSR subject serialNumber differs from the one asked for
   'challenge-wrong-key', // signs the challenge with a key other than its birth key
   'readback-corrupt', // returns a different DPP URI on read back
+  'readback-corrupt-mud', // returns a different MUD URL on read back (the install step's extra items)
   'lock-refused', // LOCK fails (a flash write error)
 ] as const;
 

@@ -268,6 +268,9 @@ export class VirtualDevice implements Firmware {
         if (item === Item.DPP_URI && this.options.faults.has('readback-corrupt')) {
           return [tlv.bytes(Tag.ITEM_VALUE, Buffer.concat([value.subarray(0, -3), Buffer.from('x;;')]))];
         }
+        if (item === Item.MUD_URL && this.options.faults.has('readback-corrupt-mud')) {
+          return [tlv.bytes(Tag.ITEM_VALUE, Buffer.concat([value, Buffer.from('?tampered')]))];
+        }
         return [tlv.bytes(Tag.ITEM_VALUE, value)];
       }
       case Command.SIGN_CHALLENGE: {

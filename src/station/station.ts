@@ -4,9 +4,12 @@
  * the method registry. The CLI and the GUI are thin hosts over what this returns.
  */
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import type { PrinterConfig, StationConfig, WorkOrder } from '../core/config';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import type { PrinterConfig, ProductProfile, StationConfig, WorkOrder } from '../core/config';
+import { Item } from '../device/protocol/commands';
+import type { InstallItem } from './run/device-run';
 import type { LabelRenderer } from '../core/ports/label-renderer';
 import type { PrinterJobFormat } from '../core/ports/printer';
 import { ConfigError, HsmError, InterruptedError } from '../core/errors';
@@ -105,6 +108,29 @@ function logHsmWorkerEvent(log: Logger, e: Pkcs11WorkerEvent): void {
   }
 }
 
+/**
+ * The product's extra install items, read once per run (SP 1800-36B 4.1 step 4). A missing or
+ * unreadable MASA trust anchor is a configuration error before any device is touched.
+ */
+export function installItemsFor(product: ProductProfile, dataDir: string): InstallItem[] {
+  const items: InstallItem[] = [];
+  const { masaTrustAnchor, mudUrl, appBootstrap } = product.install;
+  if (masaTrustAnchor !== undefined) {
+    const path = isAbsolute(masaTrustAnchor) ? masaTrustAnchor : join(dataDir, masaTrustAnchor);
+    if (!existsSync(path)) throw new ConfigError('INSTALL_ITEM_MISSING', `The MASA trust anchor ${path} (products.*.install.masaTrustAnchor) does not exist.`);
+    let der: Buffer;
+    try {
+      der = new X509Certificate(readFileSync(path)).raw;
+    } catch (err) {
+      throw new ConfigError('INSTALL_ITEM_INVALID', `The MASA trust anchor ${path} is not a PEM or DER certificate: ${(err as Error).message}.`);
+    }
+    items.push({ item: Item.MASA_TRUST_ANCHOR, name: 'MASA trust anchor', value: der });
+  }
+  if (mudUrl !== undefined) items.push({ item: Item.MUD_URL, name: 'MUD URL', value: Buffer.from(mudUrl, 'utf8') });
+  if (appBootstrap !== undefined) items.push({ item: Item.APP_BOOTSTRAP, name: 'application bootstrap info', value: Buffer.from(appBootstrap, 'utf8') });
+  return items;
+}
+
 export function createStation(config: StationConfig, deps: StationDeps): Station {
   const dataDir = resolve(deps.dataDir);
   const env = deps.env ?? process.env;
@@ -159,6 +185,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       const log = deps.log.child({ runId });
       const startedAt = new Date().toISOString();
 
+      const installItems = installItemsFor(product, dataDir);
       // Fail fast, before any device is touched: the HSM (PIN, key audit, chain) and the database.
       let ca: IdevidCa | undefined;
       let store: SqliteRecordStore | undefined;
@@ -204,6 +231,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             labels: new LabelService(config, store, labelRenderers(), createPrinter(request.printer ?? config.printer, { baseDir: outDir })),
             outDir,
             chainPath,
+            installItems,
             log,
             signal: request.signal,
           },

@@ -9,14 +9,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
-import type { ProductProfile, WorkOrder } from '../../core/config';
+import { firmwareOutOfRange, type ProductProfile, type WorkOrder } from '../../core/config';
 import { DppUri } from '../../core/dpp-uri';
 import { p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
 import { CaError, DeviceError, PrinterError, asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
-import { Item } from '../../device/protocol/commands';
+import { Item, type ItemId } from '../../device/protocol/commands';
 import { checkCsr } from '../../hsm/ca/csr-check';
 import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
@@ -42,8 +42,20 @@ export interface DeviceRunContext {
   signal: AbortSignal;
   /** The challenge nonce (32 bytes); default crypto.randomBytes. Transcript tests fix it. */
   challengeNonce?: () => Buffer;
+  /**
+   * The product's extra install items (MASA trust anchor, MUD URL, app bootstrap info), already
+   * read from config; each is written in the install stage and read back in verify.
+   */
+  installItems?: readonly InstallItem[];
   /** Each stage as it starts and ends, per port (the GUI's tiles, the bridge's event stream). */
   onStage?: (event: StageEvent & { port: string; serial: string | null }) => void;
+}
+
+export interface InstallItem {
+  item: ItemId;
+  /** For messages: "MASA trust anchor", "MUD URL", ... */
+  name: string;
+  value: Buffer;
 }
 
 /** The report's method-specific fields (contracts.md §3) from what the method learnt; SE certificates go to files. */
@@ -88,6 +100,10 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       }
       if (id.model !== ctx.product.model) {
         throw new DeviceError('DEVICE_WRONG_MODEL', `The device on ${client.port} is a ${id.model}, but work order ${ctx.workOrder.id} builds ${ctx.product.model}.`);
+      }
+      const firmware = firmwareOutOfRange(id.firmwareVersion, ctx.product.firmware);
+      if (firmware) {
+        throw new DeviceError('DEVICE_FIRMWARE_UNSUPPORTED', `The device on ${client.port} cannot be provisioned: ${firmware}. Flash a released firmware and retry.`);
       }
       const support = ctx.method.supports(id);
       if (!support.ok) throw new DeviceError('METHOD_UNSUPPORTED_BY_DEVICE', `The device on ${client.port} cannot use method ${ctx.method.id}: ${support.reason}.`);
@@ -173,6 +189,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       await ctx.method.beforeInstall?.({ client, identity, serial: assignedSerial, workOrderId: ctx.workOrder.id, certificateDer: issued.certificateDer, spki: certSpki, facts, signal: ctx.signal });
       await client.installChain([issued.certificateDer, ...issued.chain]);
       await client.installDppUri(dpp);
+      for (const extra of ctx.installItems ?? []) await client.writeItem(extra.item, extra.value);
     });
 
     // Method 1 records from the device's report, cross-checked with the issuance journal;
@@ -200,6 +217,12 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       const [uri] = reportedUri ? [reportedUri] : await client.readItem(Item.DPP_URI);
       if (!uri || uri.toString('utf8') !== dpp) {
         throw new DeviceError('READBACK_MISMATCH', `The DPP URI read back from the device on ${client.port} differs from what was installed.`);
+      }
+      for (const extra of ctx.installItems ?? []) {
+        const [back] = await client.readItem(extra.item);
+        if (!back || !back.equals(extra.value)) {
+          throw new DeviceError('READBACK_MISMATCH', `The ${extra.name} read back from the device on ${client.port} differs from what was installed.`);
+        }
       }
       const nonce = ctx.challengeNonce ? ctx.challengeNonce() : randomBytes(32);
       const signature = await client.signChallenge(nonce, assignedSerial, CHALLENGE_CONTEXT);
