@@ -1,5 +1,6 @@
 /** The device's birth key, wherever it lives: in the SE token, or in device memory (software). */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import type { SimulatedSecureElement } from './simulated-secure-element';
 
 export interface BirthKey {
@@ -16,7 +17,21 @@ export function seBirthKey(se: SimulatedSecureElement, origin: 'secure-element' 
   return { origin, spki, sign: (data) => se.sign(data) };
 }
 
+/**
+ * Security tests only: when STATION_SIM_SECRETS_LOG names a file, the simulator appends each
+ * software birth key's private scalar (hex) to it, so that a test can search everything the
+ * station wrote (logs, database, reports, temp files, its heap) for the devices' secrets.
+ * The simulated device is the only place these scalars exist; the station never learns them.
+ */
+function exposeScalarForSecurityTests(privateKey: KeyObject, origin: string): void {
+  const path = process.env.STATION_SIM_SECRETS_LOG;
+  if (!path) return;
+  const d = privateKey.export({ format: 'jwk' }).d;
+  if (d) appendFileSync(path, JSON.stringify({ kind: 'private-scalar', origin, hex: Buffer.from(d, 'base64url').toString('hex') }) + '\n');
+}
+
 export function softwareBirthKey(privateKey: KeyObject, origin: 'device-rng' | 'injected' | 'seed-derived'): BirthKey {
+  exposeScalarForSecurityTests(privateKey, origin);
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   return { origin, spki, sign: (data) => sign('sha256', data, { key: privateKey, dsaEncoding: 'der' }) };
 }

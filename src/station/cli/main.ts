@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { writeHeapSnapshot } from 'node:v8';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ConfigError, InterruptedError } from '../../core/errors';
@@ -15,6 +16,15 @@ import { registerPortsCommand } from './ports-command';
 import { registerProfileCommand } from './profile-command';
 import { createProgress } from './progress';
 import { cliErrorLine, positiveInt } from './cli-support';
+
+/**
+ * Security tests only: STATION_HEAP_SNAPSHOT names a file for a V8 heap snapshot of the
+ * station's main thread after a batch, which the test searches for PINs, seeds and keys.
+ */
+function writeHeapSnapshotForSecurityTests(): void {
+  const path = process.env.STATION_HEAP_SNAPSHOT;
+  if (path) writeHeapSnapshot(path);
+}
 
 function fail(err: unknown): never {
   process.stderr.write(cliErrorLine(err));
@@ -137,6 +147,7 @@ export function main(argv: string[]): void {
         });
         progress.stop();
         log.flush();
+        writeHeapSnapshotForSecurityTests();
         const c = report.counts;
         process.stderr.write(
           `${c.passed}/${c.total} passed, ${c.failed} failed${c.labelPending ? `, ${c.labelPending} label(s) pending` : ''}; report: ${join(outDir, 'report.json')}\n`,
