@@ -25,6 +25,7 @@ import type { IssuanceJournal } from '../../core/ports/issuance-journal';
 import { OID_HARDWARE_MODULE_NAME, idevidExtensionOids } from './idevid-profile';
 import { extensionName } from './profile-lint';
 import { OID_ECDSA_WITH_SHA256, OID_SERIAL_NUMBER, nameValue } from './x509-builder';
+import { derSpanAt, type DerSpan } from './der';
 
 /** PKCS#9 extensionRequest. */
 export const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
@@ -182,48 +183,22 @@ function finish(spki: Buffer, subjectSerial: string | undefined, expect: CsrExpe
 // unused bits. It only ever ACCEPTS; anything it does not recognise, and every failure, is handed
 // to checkCsrGeneral, which decides with its own codes. Nothing is cached between requests.
 
-interface Tlv {
-  tag: number;
-  /** First content byte. */
-  start: number;
-  /** One past the last content byte. */
-  end: number;
-}
-
-/** One DER TLV at `off`, with minimal definite lengths inside `limit`; undefined otherwise. */
-function tlvAt(buf: Buffer, off: number, limit: number): Tlv | undefined {
-  if (off + 2 > limit) return undefined;
-  const tag = buf[off]!;
-  if ((tag & 0x1f) === 0x1f) return undefined;
-  let len = buf[off + 1]!;
-  let p = off + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 3 || p + n > limit) return undefined;
-    len = 0;
-    for (let i = 0; i < n; i++) len = (len << 8) | buf[p + i]!;
-    p += n;
-    if (len < 0x80 || (n > 1 && buf[off + 2] === 0)) return undefined;
-  }
-  if (p + len > limit) return undefined;
-  return { tag, start: p, end: p + len };
-}
 
 const ECDSA_SHA256_ALG = Buffer.from('300a06082a8648ce3d040302', 'hex');
 const OID_SN_BYTES = Buffer.from('550405', 'hex');
 
 /** The first subject serialNumber of a Name, or null when the Name needs the general path. */
-function fastSubjectSerial(buf: Buffer, name: Tlv): string | undefined | null {
+function fastSubjectSerial(buf: Buffer, name: DerSpan): string | undefined | null {
   let found: string | undefined;
   for (let off = name.start; off < name.end; ) {
-    const rdn = tlvAt(buf, off, name.end);
+    const rdn = derSpanAt(buf, off, name.end);
     if (!rdn || rdn.tag !== 0x31) return null;
     for (let a = rdn.start; a < rdn.end; ) {
-      const atv = tlvAt(buf, a, rdn.end);
+      const atv = derSpanAt(buf, a, rdn.end);
       if (!atv || atv.tag !== 0x30) return null;
-      const oid = tlvAt(buf, atv.start, atv.end);
+      const oid = derSpanAt(buf, atv.start, atv.end);
       if (!oid || oid.tag !== 0x06) return null;
-      const val = tlvAt(buf, oid.end, atv.end);
+      const val = derSpanAt(buf, oid.end, atv.end);
       if (!val || val.end !== atv.end) return null;
       if (found === undefined && oid.end - oid.start === 3 && buf.compare(OID_SN_BYTES, 0, 3, oid.start, oid.end) === 0) {
         // PrintableString, IA5String: ASCII; UTF8String: UTF-8. Other string types: general path.
@@ -244,21 +219,21 @@ function fastSubjectSerial(buf: Buffer, name: Tlv): string | undefined | null {
 
 /** The fast path alone: a result for a plain valid request, undefined for anything else. */
 export function fastCheck(der: Buffer, expect: CsrExpectations): CheckedCsr | undefined {
-  const outer = tlvAt(der, 0, der.length);
+  const outer = derSpanAt(der, 0, der.length);
   if (!outer || outer.tag !== 0x30 || outer.end !== der.length) return undefined;
-  const info = tlvAt(der, outer.start, outer.end);
+  const info = derSpanAt(der, outer.start, outer.end);
   if (!info || info.tag !== 0x30) return undefined;
-  const alg = tlvAt(der, info.end, outer.end);
+  const alg = derSpanAt(der, info.end, outer.end);
   if (!alg || alg.end - info.end !== ECDSA_SHA256_ALG.length || der.compare(ECDSA_SHA256_ALG, 0, ECDSA_SHA256_ALG.length, info.end, alg.end) !== 0) return undefined;
-  const sig = tlvAt(der, alg.end, outer.end);
+  const sig = derSpanAt(der, alg.end, outer.end);
   if (!sig || sig.tag !== 0x03 || sig.end !== outer.end || sig.end - sig.start < 2 || der[sig.start] !== 0) return undefined;
   // certificationRequestInfo: version 0, subject, SPKI, [0] attributes (empty: no extensionRequest).
   if (info.end - info.start < 3 || der[info.start] !== 0x02 || der[info.start + 1] !== 0x01 || der[info.start + 2] !== 0x00) return undefined;
-  const subject = tlvAt(der, info.start + 3, info.end);
+  const subject = derSpanAt(der, info.start + 3, info.end);
   if (!subject || subject.tag !== 0x30) return undefined;
-  const spkiTlv = tlvAt(der, subject.end, info.end);
+  const spkiTlv = derSpanAt(der, subject.end, info.end);
   if (!spkiTlv || spkiTlv.tag !== 0x30) return undefined;
-  const attrs = tlvAt(der, spkiTlv.end, info.end);
+  const attrs = derSpanAt(der, spkiTlv.end, info.end);
   if (!attrs || attrs.tag !== 0xa0 || attrs.end !== info.end || attrs.end !== attrs.start) return undefined;
   const subjectSerial = fastSubjectSerial(der, subject);
   if (subjectSerial === null || subjectSerial !== expect.serial) return undefined;

@@ -21,21 +21,8 @@ import { AlgorithmIdentifier, KeyUsage, KeyUsageFlags, id_ce_keyUsage } from '@p
 import type { IdevidProfile } from '../../core/config';
 import { OID_MASA_URL } from './idevid-profile';
 import { OID_ECDSA_WITH_SHA256, akiExtension, derIa5String, extension } from './x509-builder';
+import { tlv } from './der';
 
-/** DER length octets (definite form, minimal). */
-export function derLen(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  if (n < 0x100) return Buffer.from([0x81, n]);
-  if (n < 0x10000) return Buffer.from([0x82, n >> 8, n & 0xff]);
-  return Buffer.from([0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
-}
-
-/** One TLV from a tag and already-encoded contents. */
-export function tlv(tag: number, ...parts: Buffer[]): Buffer {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  return Buffer.concat([Buffer.from([tag]), derLen(len), ...parts], 1 + derLen(len).length + len);
-}
 
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 

@@ -11,6 +11,7 @@
  */
 import type { IdevidProfile } from '../../core/config';
 import { fromPem } from './x509-builder';
+import { DerError, TAG, derChildren, readDerExact, tagName, type DerNode } from './der';
 
 // ---------------------------------------------------------------------------------------------
 // Codes
@@ -67,118 +68,6 @@ export interface LintFinding {
 export interface LintContext {
   /** The product's model: replaces "{model}" in the profile's commonName template. */
   model?: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A small, strict DER walker
-
-export class DerError extends Error {}
-
-export interface DerNode {
-  /** The identifier octet (single-byte tags only: X.509 needs no other). */
-  tag: number;
-  constructed: boolean;
-  /** Offset of the identifier octet in the buffer it was read from. */
-  offset: number;
-  headerLength: number;
-  /** The whole TLV. */
-  bytes: Buffer;
-  /** The contents octets. */
-  value: Buffer;
-}
-
-export const TAG = {
-  BOOLEAN: 0x01,
-  INTEGER: 0x02,
-  BIT_STRING: 0x03,
-  OCTET_STRING: 0x04,
-  NULL: 0x05,
-  OID: 0x06,
-  UTF8_STRING: 0x0c,
-  PRINTABLE_STRING: 0x13,
-  T61_STRING: 0x14,
-  IA5_STRING: 0x16,
-  UTC_TIME: 0x17,
-  GENERALIZED_TIME: 0x18,
-  UNIVERSAL_STRING: 0x1c,
-  BMP_STRING: 0x1e,
-  SEQUENCE: 0x30,
-  SET: 0x31,
-} as const;
-
-const TAG_NAMES: Record<number, string> = {
-  0x01: 'BOOLEAN',
-  0x02: 'INTEGER',
-  0x03: 'BIT STRING',
-  0x04: 'OCTET STRING',
-  0x05: 'NULL',
-  0x06: 'OBJECT IDENTIFIER',
-  0x0c: 'UTF8String',
-  0x13: 'PrintableString',
-  0x14: 'TeletexString',
-  0x16: 'IA5String',
-  0x17: 'UTCTime',
-  0x18: 'GeneralizedTime',
-  0x1c: 'UniversalString',
-  0x1e: 'BMPString',
-  0x30: 'SEQUENCE',
-  0x31: 'SET',
-};
-
-export function tagName(tag: number): string {
-  if (TAG_NAMES[tag]) return TAG_NAMES[tag]!;
-  const cls = ['universal', 'application', 'context', 'private'][tag >> 6]!;
-  return `${cls} [${tag & 0x1f}]${tag & 0x20 ? ' constructed' : ''} (0x${tag.toString(16).padStart(2, '0')})`;
-}
-
-/** Reads one TLV at `offset`. Definite, minimal lengths only (DER). */
-export function readDer(buf: Buffer, offset = 0): DerNode {
-  if (offset + 2 > buf.length) throw new DerError(`truncated at offset ${offset}`);
-  const tag = buf[offset]!;
-  if ((tag & 0x1f) === 0x1f) throw new DerError(`multi-byte tag at offset ${offset}`);
-  let p = offset + 1;
-  const first = buf[p++]!;
-  let length: number;
-  if (first < 0x80) {
-    length = first;
-  } else {
-    const n = first & 0x7f;
-    if (n === 0) throw new DerError(`indefinite length at offset ${offset} (BER, not DER)`);
-    if (n > 4) throw new DerError(`length of ${n} octets at offset ${offset}`);
-    if (p + n > buf.length) throw new DerError(`truncated length at offset ${offset}`);
-    length = 0;
-    for (let i = 0; i < n; i++) length = length * 256 + buf[p++]!;
-    if (length < 0x80 || buf[offset + 2] === 0) throw new DerError(`non-minimal length at offset ${offset}`);
-  }
-  const headerLength = p - offset;
-  if (p + length > buf.length) throw new DerError(`value at offset ${offset} runs past the end (${length} bytes announced)`);
-  return {
-    tag,
-    constructed: (tag & 0x20) !== 0,
-    offset,
-    headerLength,
-    bytes: buf.subarray(offset, p + length),
-    value: buf.subarray(p, p + length),
-  };
-}
-
-/** Reads exactly one TLV that fills `buf`. */
-export function readDerExact(buf: Buffer): DerNode {
-  const node = readDer(buf, 0);
-  if (node.bytes.length !== buf.length) throw new DerError(`${buf.length - node.bytes.length} bytes after the end of the structure`);
-  return node;
-}
-
-export function derChildren(node: DerNode): DerNode[] {
-  if (!node.constructed) throw new DerError(`${tagName(node.tag)} is not constructed`);
-  const out: DerNode[] = [];
-  let p = 0;
-  while (p < node.value.length) {
-    const child = readDer(node.value, p);
-    out.push(child);
-    p += child.bytes.length;
-  }
-  return out;
 }
 
 function expectTag(node: DerNode | undefined, tag: number, what: string): DerNode {

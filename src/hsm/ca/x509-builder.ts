@@ -26,6 +26,7 @@ import {
 import { toArrayBuffer } from '../../core/bytes';
 import { CaError } from '../../core/errors';
 import type { Signer } from '../../core/ports/signer';
+import { derLen } from './der';
 
 export const OID_ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 export const OID_COMMON_NAME = '2.5.4.3';
@@ -139,17 +140,11 @@ export function verifyCertificateSignature(der: Buffer, issuerSpki: Buffer): voi
   if (!ok) throw new CaError('CA_SIGNATURE_CHECK_FAILED', 'A certificate the HSM just signed does not verify with the CA public key; the HSM key and the CA certificate do not match.');
 }
 
-function derLength(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  if (n < 0x100) return Buffer.from([0x81, n]);
-  return Buffer.from([0x82, n >> 8, n & 0xff]);
-}
-
 /** DER IA5String (tag 22). Written by hand: a tag, a length and ASCII bytes. */
 export function derIa5String(value: string): Buffer {
   if (!/^[\x00-\x7f]*$/.test(value)) throw new CaError('CA_PROFILE_INVALID', 'an IA5String holds ASCII only');
   const body = Buffer.from(value, 'ascii');
-  return Buffer.concat([Buffer.from([0x16]), derLength(body.length), body]);
+  return Buffer.concat([Buffer.from([0x16]), derLen(body.length), body]);
 }
 
 export function toPem(der: Buffer, label = 'CERTIFICATE'): string {

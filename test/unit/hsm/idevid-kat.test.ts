@@ -12,7 +12,7 @@ import { p256PointFromSpki, p256SpkiFromPoint } from '../../../src/core/ec-publi
 import type { IssuanceIntent, IssuanceJournal, IssuedCertificateEntry } from '../../../src/core/ports/issuance-journal';
 import type { Signer } from '../../../src/core/ports/signer';
 import { IdevidIssuer } from '../../../src/hsm/ca/idevid-issuer';
-import { derChildren, readDerExact } from '../../../src/hsm/ca/profile-lint';
+import { derChildren, readDerExact } from '../../../src/hsm/ca/der';
 import { fromPem, toPem } from '../../../src/hsm/ca/x509-builder';
 import { katDir } from '../../helpers/kat';
 import { testDir } from '../../helpers/station-cli';
