@@ -26,7 +26,7 @@ function newSigner(): Signer {
   return softwareSigner(privateKey, publicKey.export({ format: 'der', type: 'spki' }));
 }
 
-export async function createSoftwarePki(organization: string, journal: IssuanceJournal = { recordIssued: () => undefined }): Promise<SoftwarePki> {
+export async function createSoftwarePki(organization: string, journal: IssuanceJournal = { recordIssued: () => undefined, recordIntent: () => undefined, findDeviceByPublicKey: () => undefined }): Promise<SoftwarePki> {
   const root = newSigner();
   const ca = newSigner();
   const rootName = buildName([

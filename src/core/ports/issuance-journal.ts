@@ -29,20 +29,19 @@ export interface IssuedCertificateEntry {
 }
 
 export interface IssuanceJournal {
-  /** Durable when it returns; throws when the entry cannot be recorded. */
-  recordIssued(entry: IssuedCertificateEntry): void;
   /**
-   * Durable when it returns; throws (and nothing is signed) when the intent cannot be recorded,
-   * e.g. the device is not waiting for a certificate.
-   *
-   * Optional only so that in-memory journals written before intents existed (the bench's)
-   * still compile; the station's journal (SqliteRecordStore) implements it, and the issuer
-   * calls it whenever it is there.
+   * Durable when it returns (or when its promise resolves: a group-commit journal batches
+   * fsyncs); throws or rejects when the entry cannot be recorded.
    */
-  recordIntent?(intent: IssuanceIntent): void;
+  recordIssued(entry: IssuedCertificateEntry): void | Promise<void>;
+  /**
+   * Durable when it returns or resolves; throws or rejects (and nothing is signed) when the
+   * intent cannot be recorded, e.g. the device is not waiting for a certificate.
+   */
+  recordIntent(intent: IssuanceIntent): void | Promise<void>;
   /**
    * The serial of a device that holds `publicKeySha256Hex` (SHA-256 of the DER SPKI, hex) in an
-   * active certificate or a pending issuance, if any. Optional for the same reason as recordIntent.
+   * active certificate or a pending issuance, if any.
    */
-  findDeviceByPublicKey?(publicKeySha256Hex: string): string | undefined;
+  findDeviceByPublicKey(publicKeySha256Hex: string): string | undefined;
 }

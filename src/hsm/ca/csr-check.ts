@@ -165,7 +165,7 @@ function checkSerial(subjectSerial: string | undefined, expect: CsrExpectations)
 
 function finish(spki: Buffer, subjectSerial: string | undefined, expect: CsrExpectations): CheckedCsr {
   const publicKeySha256Hex = createHash('sha256').update(spki).digest('hex');
-  const holder = expect.certifiedKeys?.findDeviceByPublicKey?.(publicKeySha256Hex);
+  const holder = expect.certifiedKeys?.findDeviceByPublicKey(publicKeySha256Hex);
   if (holder !== undefined && holder !== expect.serial) {
     throw new CaError(
       'CSR_KEY_ALREADY_CERTIFIED',

@@ -98,7 +98,7 @@ export class IdevidIssuer {
   async issue(req: IssueRequest): Promise<IssuedIdevid> {
     const publicKeySha256Hex = createHash('sha256').update(req.spki).digest('hex');
     // A key certified for another device means a cloned or broken device (or a replayed CSR).
-    const holder = this.journal.findDeviceByPublicKey?.(publicKeySha256Hex);
+    const holder = this.journal.findDeviceByPublicKey(publicKeySha256Hex);
     if (holder !== undefined && holder !== req.serial) {
       throw new CaError(
         'CSR_KEY_ALREADY_CERTIFIED',
@@ -131,7 +131,7 @@ export class IdevidIssuer {
     // Durable before the HSM signs: a crash from here to recordIssued leaves a pending intent.
     // A group-committing journal returns a promise that settles once the row's transaction has
     // committed; a synchronous one returns when it is durable. Either way nothing is signed first.
-    await this.journal.recordIntent?.({ certificateSerialHex, deviceSerial: req.serial, workOrderId: req.workOrderId, publicKeySha256Hex, at: notBefore });
+    await this.journal.recordIntent({ certificateSerialHex, deviceSerial: req.serial, workOrderId: req.workOrderId, publicKeySha256Hex, at: notBefore });
     let der: Buffer;
     try {
       der = tbs ? await this.signFast(tbs) : await buildCertificate(params!, this.signer);

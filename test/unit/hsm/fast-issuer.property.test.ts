@@ -160,7 +160,7 @@ describe('IDevID DER fast path', () => {
       // Deterministic for the comparison: the signature is replaced below.
       sign: async (data) => nodeSign('sha256', data, { key: caKey, dsaEncoding: 'der' }),
     };
-    const journal: IssuanceJournal = { recordIssued: () => undefined };
+    const journal: IssuanceJournal = { recordIssued: () => undefined, recordIntent: () => undefined, findDeviceByPublicKey: () => undefined };
     await fc.assert(
       fc.asyncProperty(profileArb, lintableSerialArb, notBeforeArb, fc.nat({ max: keys.length - 1 }), alnum(1, 24), alnum(1, 24), async (profile, serialNumber, notBefore, k, serial, model) => {
         const opts = { now: () => new Date(notBefore), certificateSerial: () => Buffer.from(serialNumber) };

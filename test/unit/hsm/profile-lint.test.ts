@@ -108,7 +108,7 @@ describe('profile lint: OpenSSL fixtures', () => {
 });
 
 describe('profile lint: our own issuer', () => {
-  const journal = { recordIssued: () => undefined };
+  const journal = { recordIssued: () => undefined, recordIntent: () => undefined, findDeviceByPublicKey: () => undefined };
 
   async function issueWith(profile: IdevidProfile, serial = 'DEMO-000123') {
     const ca = await makeSoftwareCa('Lint Test Issuing CA');
