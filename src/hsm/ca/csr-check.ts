@@ -134,7 +134,13 @@ export function checkCsrGeneral(csrDer: Buffer, expect: CsrExpectations): Checke
     const why = err instanceof EcPublicKeyError ? err.message : String(err);
     throw new CaError('CSR_KEY_UNSUPPORTED', `The device's request carries an unusable key: ${why}; P-256 is required.`, { stage: 'obtain-key', cause: err });
   }
-  const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  let key: ReturnType<typeof createPublicKey>;
+  try {
+    // p256PointFromSpki checks the encoding; OpenSSL checks that the point is on the curve.
+    key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch (err) {
+    throw new CaError('CSR_KEY_UNSUPPORTED', 'The device\'s request carries a P-256 public key whose point is not on the curve.', { stage: 'obtain-key', cause: err });
+  }
   const info = Buffer.from(csr.certificationRequestInfoRaw ?? AsnConvert.serialize(csr.certificationRequestInfo));
   let ok = false;
   try {

@@ -30,6 +30,14 @@ describe('checkCsr', () => {
     expect(() => checkCsr(csr, { serial: 'SN-1' })).toThrow(expect.objectContaining({ code: 'CSR_SERIAL_MISMATCH' }));
   });
 
+  it('rejects a P-256 point that is not on the curve as CSR_KEY_UNSUPPORTED (found by the fuzz test)', () => {
+    const k = keyAndSigner();
+    const offCurve = Buffer.from(k.spki);
+    offCurve[offCurve.length - 1] = offCurve[offCurve.length - 1]! ^ 0x01;
+    const csr = buildCsr({ serial: 'SN-1', model: 'M', spki: offCurve, sign: k.sign });
+    expect(() => checkCsr(csr, { serial: 'SN-1' })).toThrow(expect.objectContaining({ code: 'CSR_KEY_UNSUPPORTED', stage: 'obtain-key' }));
+  });
+
   it('rejects keys that are not P-256, and bytes that are not a CSR', () => {
     const k = keyAndSigner('secp384r1');
     const csr = buildCsr({ serial: 'SN-1', model: 'M', spki: k.spki, sign: k.sign });
