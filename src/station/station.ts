@@ -14,8 +14,7 @@ import type { LabelRenderer } from '../core/ports/label-renderer';
 import type { PrinterJobFormat } from '../core/ports/printer';
 import { ConfigError, HsmError, InterruptedError } from '../core/errors';
 import type { Logger } from '../core/logger';
-import { HidTransport } from '../device/transport/hid-transport';
-import { SerialTransport } from '../device/transport/serial-transport';
+import { createTransport } from '../device/transport/transport-factory';
 import { openIdevidCa, type IdevidCa } from '../hsm/ca/idevid-ca';
 import type { Pkcs11WorkerEvent } from '../hsm/pkcs11/pkcs11-worker-client';
 import { IdevidIssuer } from '../hsm/ca/idevid-issuer';
@@ -30,7 +29,15 @@ import { SqliteRecordStore } from '../manufacturer-db/sqlite-record-store';
 import { createKeyMethod } from '../methods/registry';
 import { runDevicesOnPorts } from './run/batch-runner';
 import { countDevices, type DeviceReport, type RunReport } from './run/report';
-import { startSimulator } from './simulate/simulator-process';
+import type { StageEvent } from './run/stages';
+import { runSeedVendorKit, startSimulator } from './simulate/simulator-process';
+import { openFactoryInjection, type FactoryInjection, type InjectMode } from './admin/prepare';
+import { Pkcs11SeedVault } from '../hsm/seeds/pkcs11-seed-vault';
+import { SqliteSeedStore } from '../manufacturer-db/seed-store';
+import { SeManifestStore } from '../manufacturer-db/se-manifest-store';
+import { supplySimulatedSes } from './simulate/simulated-se-vendor';
+import type { MethodServices } from '../methods/key-method';
+import { importSeedFile, type SeedFileImportSummary } from '../methods/seed-derived/seed-import';
 
 export interface StationDeps {
   dataDir: string;
@@ -52,6 +59,12 @@ export interface BatchRequest {
   signal: AbortSignal;
   onStart?: (info: { runId: string; total: number; ports: string[] }) => void;
   onDevice?: (report: DeviceReport) => void;
+  /** Each stage of each device as it starts and ends (the GUI's tiles). */
+  onEvent?: (event: StageEvent & { port: string; serial: string | null }) => void;
+  /** An IDevID CA the caller opened (openCa) and keeps open across runs; the run does not close it. */
+  ca?: IdevidCa;
+  /** Method 3: use keys prepared ahead (default) or make them during the run. */
+  inject?: InjectMode;
 }
 
 export interface Station {
@@ -63,6 +76,8 @@ export interface Station {
   printPendingLabels(request: LabelCommandRequest, workOrderId?: string): Promise<LabelOutcome[]>;
   /** Reprint a printed label; audited with the operator and the reason. */
   reprintLabel(request: LabelCommandRequest, serial: string, reason: string): Promise<LabelOutcome>;
+  /** Opens the IDevID CA (PKCS#11 worker) for several runs; `pin` replaces the configured PIN source (the GUI's PIN entry). */
+  openCa(options?: { pin?: () => string; log?: Logger }): Promise<IdevidCa>;
 }
 
 export function databasePath(dataDir: string): string {
@@ -160,6 +175,17 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
     config,
     dataDir,
     pkiInit,
+    async openCa(options = {}) {
+      const log = options.log ?? deps.log;
+      const ca = openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e), ...(options.pin ? { pin: options.pin } : {}) });
+      try {
+        await ca.ready();
+      } catch (err) {
+        await ca.close().catch(() => undefined);
+        throw err;
+      }
+      return ca;
+    },
     printPendingLabels: (request, workOrderId) =>
       withLabels(request, async (labels, store) => {
         const outcomes: LabelOutcome[] = [];
@@ -178,7 +204,9 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
     async runBatch(request: BatchRequest): Promise<RunReport> {
       const wo = workOrder(request.workOrderId);
       const product = config.products[wo.product]!;
-      const method = createKeyMethod(wo.method, { stationId: config.stationId });
+      // Filled in once the HSM worker and the database are open (methods read their ports lazily).
+      const methodServices: MethodServices = { stationId: config.stationId };
+      const method = createKeyMethod(wo.method, methodServices);
       const outDir = resolve(request.outDir);
       mkdirSync(outDir, { recursive: true });
       const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
@@ -191,7 +219,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       let store: SqliteRecordStore | undefined;
       let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
       try {
-        ca = openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e) });
+        ca = request.ca ?? openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e) });
         await ca.ready();
         store = new SqliteRecordStore(openDatabase(databasePath(dataDir)), config.stationId);
         for (const r of store.resolveDanglingIntents()) {
@@ -202,9 +230,29 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         }
         store.ensureWorkOrder(wo);
         const issuer = new IdevidIssuer(ca.signer, ca.chain, store);
+        methodServices.seedVault = new Pkcs11SeedVault(ca.signer, config.hsm);
+        methodServices.seedStore = new SqliteSeedStore(store.db, config.stationId);
+        // Method 3: mechanisms, KEK and self-check in the HSM worker, and keys an earlier stop left half-way.
+        let injection: FactoryInjection | undefined;
+        if (wo.method === 'factory-injected-key') {
+          const mode = request.inject ?? 'prepared';
+          injection = await openFactoryInjection({ ca, store, hsm: config.hsm, workOrder: wo, product, mode, createKek: request.simulate !== undefined || mode === 'at-station', log });
+          Object.assign(methodServices, injection.services);
+        }
+        const seManifest = new SeManifestStore(store.db, config.stationId);
+        methodServices.seManifest = seManifest;
 
         let ports: string[];
         if (request.simulate !== undefined) {
+          if (wo.method === 'seed-derived') {
+            const seeds = await importSimulatedSeedFile(join(dataDir, 'sim'), request.count ?? request.simulate, { seedVault: methodServices.seedVault, seedStore: methodServices.seedStore });
+            log.info({ ...seeds }, 'imported the simulated chip vendor\'s seed file');
+          }
+          if (wo.method === 'se-preprovisioned') {
+            // the simulated SE vendor's reel and manifest, imported as a real vendor's file would be
+            const imported = await supplySimulatedSes({ simDir: join(dataDir, 'sim'), count: request.count ?? request.simulate, store: seManifest, config, dataDir });
+            log.info({ manifest: imported.file, entries: imported.entries, added: imported.added, warnings: imported.warnings }, 'imported the simulated SE vendor\'s manifest');
+          }
           simulator = await startSimulator({ ports: request.simulate, dir: join(dataDir, 'sim'), faults: request.simulateFaults, method: wo.method, model: product.model });
           ports = simulator.ports;
         } else {
@@ -212,6 +260,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           if (ports.length === 0) throw new ConfigError('NO_PORTS', 'No ports to provision on: give --simulate N, --port PATH, or "ports" in the configuration.');
         }
         const count = request.count ?? ports.length;
+        if (request.simulate !== undefined) await injection?.prepareFor(count);
         const certsDir = join(outDir, 'certs');
         mkdirSync(certsDir, { recursive: true });
         const chainPath = join(certsDir, 'idevid-chain.pem');
@@ -234,13 +283,13 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             installItems,
             log,
             signal: request.signal,
+            onStage: request.onEvent,
           },
           {
             ports,
             count,
-            // "hid:PATH" names a USB HID device (hidapi path); anything else is a serial port.
-            openTransport: (path) =>
-              path.startsWith('hid:') ? new HidTransport({ path: path.slice(4) }) : new SerialTransport({ path, baudRate: config.deviceLink.baudRate }),
+            // "hid:PATH" names a USB HID device (hidapi path, checked against discovery.usbFilters); anything else is a serial port.
+            openTransport: (path) => createTransport(path, { baudRate: config.deviceLink.baudRate, usbFilters: config.discovery.usbFilters }),
             timeouts: { commandTimeoutMs: config.deviceLink.commandTimeoutMs, keygenTimeoutMs: config.deviceLink.keygenTimeoutMs },
             onDevice: request.onDevice,
             log,
@@ -278,8 +327,23 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       } finally {
         await simulator?.stop();
         store?.close();
-        await ca?.close();
+        if (!request.ca) await ca?.close();
       }
     },
   };
+}
+
+/**
+ * Method 5 in `--simulate` (contracts.md §6): the chip vendor's kit makes the chips and the seed
+ * file encrypted to this station's seed-import key, and the station imports that file exactly as
+ * it would a real vendor's (importSeedFile, as `station import seeds` does).
+ */
+async function importSimulatedSeedFile(simDir: string, count: number, ports: Required<Pick<MethodServices, 'seedVault' | 'seedStore'>>): Promise<SeedFileImportSummary> {
+  mkdirSync(simDir, { recursive: true });
+  const recipientPemPath = join(simDir, 'seed-recipient.pem');
+  const spki = await ports.seedVault.recipientPublicKey();
+  writeFileSync(recipientPemPath, `-----BEGIN PUBLIC KEY-----\n${spki.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END PUBLIC KEY-----\n`);
+  const out = join(simDir, `seed-file-${randomUUID().slice(0, 8)}.json`);
+  await runSeedVendorKit({ dir: simDir, recipientPemPath, count, out });
+  return importSeedFile(ports, readFileSync(out), 'simulate');
 }
