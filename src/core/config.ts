@@ -42,6 +42,9 @@ export const HsmConfigSchema = z
      */
     caKeyUri: KeyUriSchema.optional(),
     rootKeyUri: KeyUriSchema.optional(),
+    /** Method 5: labels of the seed-import P-256 key pair and the seed vault's AES key on the token (defaults seed-import, seed-vault). */
+    seedImportKeyLabel: z.string().min(1).max(64).optional(),
+    seedVaultKeyLabel: z.string().min(1).max(64).optional(),
   })
   .strict();
 
@@ -317,6 +320,13 @@ export function defaultStationConfig(): StationConfig {
         product: 'demo-sensor',
         method: 'on-device-keygen',
         serial: { prefix: 'DEVK-', width: 6, first: 1, last: 999999 },
+      },
+      {
+        // Method 5: keys derived from the chip vendor's seeds (station import seeds).
+        id: 'WO-DEMO-SEED',
+        product: 'demo-sensor',
+        method: 'seed-derived',
+        serial: { prefix: 'SEED-', width: 6, first: 1, last: 999999 },
       },
     ],
     defaultWorkOrder: 'WO-DEMO-1',

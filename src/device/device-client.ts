@@ -190,9 +190,13 @@ export class DeviceClient {
     return this.read('INSTALL_WRAPPED_KEY reply', () => r.required(Tag.PUBLIC_KEY, 'PUBLIC_KEY'));
   }
 
-  /** Method 5: the device derives its birth key from the vendor seed; returns the public key. */
-  async deriveSeedKey(): Promise<Buffer> {
-    const r = await this.call(Command.DERIVE_SEED_KEY, [], this.timeouts.keygenTimeoutMs);
+  /**
+   * Method 5: the device derives its birth key from the vendor seed; returns the public key.
+   * With `serial`, the device also remembers the serial it is provisioned as (for SIGN_CHALLENGE,
+   * as GET_CSR and INSTALL_WRAPPED_KEY do).
+   */
+  async deriveSeedKey(serial?: string): Promise<Buffer> {
+    const r = await this.call(Command.DERIVE_SEED_KEY, serial === undefined ? [] : [tlv.string(Tag.SUBJECT_SERIAL, serial)], this.timeouts.keygenTimeoutMs);
     return this.read('DERIVE_SEED_KEY reply', () => r.required(Tag.PUBLIC_KEY, 'PUBLIC_KEY'));
   }
 

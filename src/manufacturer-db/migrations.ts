@@ -144,4 +144,26 @@ CREATE INDEX issuance_intents_public_key ON issuance_intents(public_key_sha256) 
 CREATE INDEX certificates_public_key ON certificates(public_key_sha256);
 `,
   },
+  {
+    version: 6,
+    name: 'method 5 seeds: sealed by the HSM at rest, bound to the device that took the chip',
+    sql: `
+CREATE TABLE seeds (
+  chip_id           TEXT PRIMARY KEY,
+  seed_sealed       BLOB NOT NULL,
+  public_key_sha256 TEXT NOT NULL,
+  file_sha256       TEXT NOT NULL,
+  recipient_key_id  TEXT NOT NULL,
+  vendor            TEXT NOT NULL,
+  lot               TEXT NOT NULL,
+  imported_at       TEXT NOT NULL,
+  state             TEXT NOT NULL DEFAULT 'available' CHECK (state IN ('available', 'used')),
+  bound_serial      TEXT,
+  bound_at          TEXT,
+  used_at           TEXT
+);
+CREATE INDEX seeds_bound_serial ON seeds(bound_serial) WHERE bound_serial IS NOT NULL;
+CREATE INDEX seeds_file ON seeds(file_sha256);
+`,
+  },
 ];

@@ -148,4 +148,7 @@ export interface KeyMethod {
 export interface MethodServices {
   /** The station's id (records and audit). */
   stationId: string;
+  /** Method 5: the seeds sealed by the HSM and the HSM op that derives their public keys. */
+  seedVault?: import('../core/ports/seed-vault').SeedVault;
+  seedStore?: import('../core/ports/seed-store').SeedStore;
 }

@@ -3,10 +3,12 @@ import type { MethodId } from '../core/method-id';
 import type { KeyMethod, MethodServices } from './key-method';
 import { OnDeviceKeygenMethod } from './on-device-keygen/on-device-keygen-method';
 import { SecureElementKeygenMethod } from './secure-element-keygen/secure-element-keygen-method';
+import { SeedDerivedMethod } from './seed-derived/seed-derived-method';
 
 const FACTORIES: Partial<Record<MethodId, (services: MethodServices) => KeyMethod>> = {
   'on-device-keygen': () => new OnDeviceKeygenMethod(),
   'secure-element-keygen': () => new SecureElementKeygenMethod(),
+  'seed-derived': (services) => new SeedDerivedMethod(services),
 };
 
 export function implementedMethods(): MethodId[] {

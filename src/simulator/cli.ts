@@ -8,6 +8,7 @@ import { formatLinkFault, parseFaultSpec } from './faults';
 import { DEFAULT_BAUD, describeTiming, pacedTiming, type SimTiming } from './link-timing';
 import { PRINTER_SINK_MODES, PrinterSink, isPrinterSinkMode } from './printer-sink';
 import { SimLine } from './sim-line';
+import { registerSeedVendorKitCommand } from './vendor/seed-vendor-kit-command';
 
 /**
  * Run until SIGTERM/SIGINT, or until the parent goes away (even by SIGKILL): our stdin is a
@@ -133,6 +134,9 @@ export function main(argv: string[]): void {
       process.stdout.write(JSON.stringify({ event: 'ready', port: sink.port }) + '\n');
       serveUntilStopped(() => sink.stop());
     });
+  // What component vendors ship, made as they would (contracts.md §2): one subcommand per kit.
+  const vendorKit = program.command('vendor-kit').description('make what a component vendor ships for simulated devices: SE manifests and keys, encrypted seed files');
+  registerSeedVendorKitCommand(vendorKit);
   program.parseAsync(argv).catch((err: Error) => {
     process.stderr.write(`station-sim: ${err.message}\n`);
     process.exit(1);

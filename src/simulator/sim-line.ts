@@ -15,6 +15,7 @@ import type { SimTiming } from './link-timing';
 import { openPtyPair, type PtyPair } from './pty-pair';
 import { SimulatedSecureElement } from './simulated-secure-element';
 import { VirtualDevice, methodHasSecureElement } from './virtual-device';
+import { SeedChipSupply } from './vendor/seed-chip-supply';
 
 export interface SimLineOptions {
   dir: string;
@@ -101,6 +102,8 @@ export class SimLine {
         se: token ? new SimulatedSecureElement(token) : undefined,
         maxPayloadBytes: this.options.maxPayloadBytes,
         vendorDir: join(dir, 'vendor'),
+        // Method 5: each device presented takes the next chip the vendor kit made (seed-chip-supply.ts).
+        onNewDevice: this.options.method === 'seed-derived' ? SeedChipSupply.presenter(join(dir, 'vendor'), faults?.firmware ?? new Set()) : undefined,
       });
       this.devices.push(device);
       const info: SimPortInfo = { index: i, stationPath: pair.stationPath, devicePath: pair.devicePath, seToken: token ? label : null };

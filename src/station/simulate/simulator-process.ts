@@ -74,3 +74,22 @@ export async function startSimulator(opts: {
       }),
   };
 }
+
+/**
+ * Method 5 in `--simulate`: run `station-sim vendor-kit seeds` as the chip vendor would (its
+ * crypto lives in the simulator, never in the station): N chips in DIR/vendor/chips and the
+ * seed file encrypted to the station's seed-import public key (a PEM file). Resolves when the
+ * file is written.
+ */
+export async function runSeedVendorKit(opts: { dir: string; recipientPemPath: string; count: number; out: string }): Promise<void> {
+  const args = [STATION_SIM_BIN, 'vendor-kit', 'seeds', '--dir', opts.dir, '--recipient', opts.recipientPemPath, '--count', String(opts.count), '--out', opts.out];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout!.resume();
+  const code = await new Promise<number | null>((done, fail) => {
+    child.once('error', fail);
+    child.once('exit', (c) => done(c));
+  });
+  if (code !== 0) throw new ConfigError('SIMULATOR_VENDOR_KIT_FAILED', `station-sim vendor-kit seeds exited with code ${code}: ${stderr.trim()}`);
+}

@@ -3,3 +3,4 @@
  * feature; the worker imports this file once.
  */
 import './diagnostic-ops';
+import './seed-vault-ops';

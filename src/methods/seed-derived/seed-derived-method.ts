@@ -1,0 +1,94 @@
+/**
+ * Method 5, seed-derived: the chip vendor burned a seed into each chip and sent the manufacturer
+ * the seeds in an encrypted file (station import seeds). The station derives the birth key's
+ * public key from the chip's seed inside its HSM worker, issues the certificate over it, and
+ * before installing makes the device derive its key on "first boot" (DERIVE_SEED_KEY): the two
+ * must be the same key (contracts.md §7, docs/crypto-constructions.md §1).
+ *
+ * The chip's seed: bound to the device at obtain-key, used for good once the device's record is
+ * written (afterRecord). A device that fails keeps the binding as history, but its chip may be
+ * taken again by a new serial (rework: the failed device's certificate was voided, and the same
+ * seed gives the same key). A used chip, or one bound to a device still in progress, is refused
+ * as SEED_ALREADY_USED: the same chip id twice is a cloned or counterfeit chip.
+ */
+import { createHash } from 'node:crypto';
+import { p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
+import { ConfigError, DeviceError, HsmError } from '../../core/errors';
+import type { SeedStore } from '../../core/ports/seed-store';
+import type { SeedVault } from '../../core/ports/seed-vault';
+import type { DeviceIdentity } from '../../device/device-client';
+import type { AfterRecordContext, BeforeInstallContext, KeyMaterial, KeyMethod, MethodServices, ObtainKeyContext, Support } from '../key-method';
+
+export class SeedDerivedMethod implements KeyMethod {
+  readonly id = 'seed-derived' as const;
+  readonly keyOrigin = 'seed-derived' as const;
+
+  constructor(private readonly services: MethodServices) {}
+
+  private ports(): { seedVault: SeedVault; seedStore: SeedStore } {
+    const { seedVault, seedStore } = this.services;
+    if (!seedVault || !seedStore) {
+      throw new ConfigError('METHOD_NOT_CONFIGURED', 'The seed-derived method needs the seed vault (HSM) and the seed records (database); the station did not provide them.');
+    }
+    return { seedVault, seedStore };
+  }
+
+  supports(identity: DeviceIdentity): Support {
+    if (!identity.capabilities.seedDerivation) return { ok: false, reason: 'the device cannot derive a key from a vendor seed' };
+    if (!identity.chipId) return { ok: false, reason: 'the device reports no chip id' };
+    return { ok: true };
+  }
+
+  async obtainKeyMaterial(ctx: ObtainKeyContext): Promise<KeyMaterial> {
+    const { seedVault, seedStore } = this.ports();
+    const chipId = ctx.identity.chipId!.toLowerCase();
+    const port = ctx.client.port;
+    const bound = seedStore.bindSeed(chipId, ctx.serial);
+    if (!bound.ok) {
+      if (bound.reason === 'unknown') {
+        throw new DeviceError(
+          'SEED_UNKNOWN',
+          `The device on ${port} has chip ${chipId}, which is in no imported seed file. Import the chip vendor's seed file for its lot (station import seeds FILE), or set the device aside.`,
+          { details: { chipId } },
+        );
+      }
+      throw new DeviceError(
+        'SEED_ALREADY_USED',
+        bound.reason === 'used'
+          ? `The seed of chip ${chipId} (device on ${port}) was already used by device ${bound.holder ?? '?'}: a chip id seen twice is a cloned or counterfeit chip. Set the device aside and call the supervisor.`
+          : `Chip ${chipId} (device on ${port}) is being provisioned as device ${bound.holder ?? '?'} right now: a chip id seen twice is a cloned or counterfeit chip. Set the device aside and call the supervisor.`,
+        { details: { chipId, holder: bound.holder } },
+      );
+    }
+    ctx.signal.throwIfAborted();
+    const spki = await seedVault.derivePublicKey(chipId, bound.record.sealed);
+    if (createHash('sha256').update(spki).digest('hex') !== bound.record.publicKeySha256) {
+      throw new HsmError('SEED_VAULT_INTEGRITY', `The key derived for chip ${chipId} differs from the one derived when its seed file was imported. Stop and call the supervisor.`);
+    }
+    return { kind: 'station-key', spki, facts: { chipId } };
+  }
+
+  /** "First boot": the device derives its key from its own seed; it must be the certified key. */
+  async beforeInstall(ctx: BeforeInstallContext): Promise<void> {
+    const chipId = ctx.facts.chipId ?? ctx.identity.chipId ?? '?';
+    const reported = await ctx.client.deriveSeedKey(ctx.serial);
+    let devicePoint: Buffer;
+    try {
+      devicePoint = p256PointFromSpki(reported);
+    } catch (err) {
+      throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${ctx.client.port} (chip ${chipId}) reported an unusable derived key: ${(err as Error).message}.`);
+    }
+    if (!p256SpkiFromPoint(devicePoint).equals(p256SpkiFromPoint(p256PointFromSpki(ctx.spki)))) {
+      throw new DeviceError(
+        'SEED_KEY_MISMATCH',
+        `Chip ${chipId} (device on ${ctx.client.port}) derived a key other than the one its vendor's seed gives: the chip's seed is not the one in the seed file. Its certificate is voided; set the device aside and report chip ${chipId} to the chip vendor.`,
+        { details: { chipId } },
+      );
+    }
+  }
+
+  async afterRecord(ctx: AfterRecordContext): Promise<void> {
+    if (!ctx.facts.chipId) return;
+    this.ports().seedStore.markSeedUsed(ctx.facts.chipId, ctx.serial);
+  }
+}
