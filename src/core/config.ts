@@ -45,6 +45,8 @@ export const HsmConfigSchema = z
     /** Method 5: labels of the seed-import P-256 key pair and the seed vault's AES key on the token (defaults seed-import, seed-vault). */
     seedImportKeyLabel: z.string().min(1).max(64).optional(),
     seedVaultKeyLabel: z.string().min(1).max(64).optional(),
+    /** Method 3: label of the KEK (AES-256, WRAP/UNWRAP only) that prepared keys rest wrapped under (default station-kek). */
+    kekLabel: z.string().min(1).max(64).optional(),
   })
   .strict();
 
@@ -320,6 +322,13 @@ export function defaultStationConfig(): StationConfig {
         product: 'demo-sensor',
         method: 'on-device-keygen',
         serial: { prefix: 'DEVK-', width: 6, first: 1, last: 999999 },
+      },
+      {
+        // Method 3: keys made in the HSM and injected wrapped (station prepare, or --inject at-station).
+        id: 'WO-DEMO-INJECT',
+        product: 'demo-sensor',
+        method: 'factory-injected-key',
+        serial: { prefix: 'INJ-', width: 6, first: 1, last: 999999 },
       },
       {
         // Method 5: keys derived from the chip vendor's seeds (station import seeds).

@@ -145,6 +145,50 @@ CREATE INDEX certificates_public_key ON certificates(public_key_sha256);
 `,
   },
   {
+    version: 4,
+    name: 'prepared keys (method 3): device keys made ahead in the HSM, resting wrapped under the KEK',
+    sql: `
+CREATE TABLE prepared_keys (
+  id                 TEXT PRIMARY KEY,
+  work_order_id      TEXT NOT NULL REFERENCES work_orders(id),
+  serial             TEXT NOT NULL UNIQUE REFERENCES devices(serial),
+  origin             TEXT NOT NULL CHECK (origin IN ('prepared', 'at-station')),
+  prepare_run_id     TEXT NOT NULL REFERENCES runs(id),
+  spki               BLOB NOT NULL,
+  public_key_sha256  TEXT NOT NULL UNIQUE,
+  kek_label          TEXT NOT NULL,
+  wrapped_key        BLOB,
+  certificate_serial TEXT,
+  state              TEXT NOT NULL CHECK (state IN ('preparing', 'available', 'reserved', 'consumed', 'burned')),
+  reserved_for       TEXT,
+  reserved_port      TEXT,
+  reserved_run_id    TEXT,
+  reserved_at        TEXT,
+  injected_at        TEXT,
+  confirmed_at       TEXT,
+  consumed_at        TEXT,
+  burned_at          TEXT,
+  burn_reason        TEXT,
+  created_at         TEXT NOT NULL,
+  updated_at         TEXT NOT NULL,
+  CHECK ((state IN ('consumed', 'burned')) = (wrapped_key IS NULL)),
+  CHECK (state <> 'reserved' OR reserved_for IS NOT NULL)
+);
+CREATE INDEX prepared_keys_available ON prepared_keys(work_order_id, serial) WHERE state = 'available';
+CREATE INDEX prepared_keys_reserved ON prepared_keys(work_order_id, reserved_for) WHERE state = 'reserved';
+CREATE INDEX prepared_keys_open ON prepared_keys(state) WHERE state IN ('preparing', 'reserved');
+-- A key is offered once: nothing goes back to preparing or available, and consumed and burned are final.
+CREATE TRIGGER prepared_keys_forward_only BEFORE UPDATE OF state ON prepared_keys
+WHEN NEW.state <> OLD.state AND (
+  NEW.state = 'preparing'
+  OR (NEW.state = 'available' AND OLD.state <> 'preparing')
+  OR OLD.state IN ('consumed', 'burned')
+)
+BEGIN SELECT RAISE(ABORT, 'a prepared key never goes back: reserved, consumed and burned keys are not offered again'); END;
+CREATE TRIGGER prepared_keys_no_delete BEFORE DELETE ON prepared_keys BEGIN SELECT RAISE(ABORT, 'prepared key rows are kept (their blob is deleted, not the row)'); END;
+`,
+  },
+  {
     version: 6,
     name: 'method 5 seeds: sealed by the HSM at rest, bound to the device that took the chip',
     sql: `

@@ -151,4 +151,12 @@ export interface MethodServices {
   /** Method 5: the seeds sealed by the HSM and the HSM op that derives their public keys. */
   seedVault?: import('../core/ports/seed-vault').SeedVault;
   seedStore?: import('../core/ports/seed-store').SeedStore;
+  /** Method 3: the HSM side of key injection (KEK, device keys, transport wrap). */
+  keyInjector?: import('../core/ports/key-injection').KeyInjector;
+  /** Method 3: prepared keys and their records. */
+  preparedKeys?: import('../core/ports/prepared-keys').PreparedKeys;
+  /** Method 3: keys prepared ahead (`station prepare`, the default) or made during the run. */
+  injectMode?: 'prepared' | 'at-station';
+  /** The IDevID chain (issuing CA, then root), DER: what a pre-issued certificate is installed with. */
+  caChain?: readonly Buffer[];
 }

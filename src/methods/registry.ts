@@ -1,6 +1,7 @@
 import { ConfigError } from '../core/errors';
 import type { MethodId } from '../core/method-id';
 import type { KeyMethod, MethodServices } from './key-method';
+import { FactoryInjectedKeyMethod } from './factory-injected-key/factory-injected-key-method';
 import { OnDeviceKeygenMethod } from './on-device-keygen/on-device-keygen-method';
 import { SecureElementKeygenMethod } from './secure-element-keygen/secure-element-keygen-method';
 import { SeedDerivedMethod } from './seed-derived/seed-derived-method';
@@ -8,6 +9,7 @@ import { SeedDerivedMethod } from './seed-derived/seed-derived-method';
 const FACTORIES: Partial<Record<MethodId, (services: MethodServices) => KeyMethod>> = {
   'on-device-keygen': () => new OnDeviceKeygenMethod(),
   'secure-element-keygen': () => new SecureElementKeygenMethod(),
+  'factory-injected-key': (services) => new FactoryInjectedKeyMethod(services),
   'seed-derived': (services) => new SeedDerivedMethod(services),
 };
 

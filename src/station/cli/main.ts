@@ -10,6 +10,7 @@ import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
 import { registerCaCommand } from './ca-command';
+import { parseInjectMode, registerPrepareCommand } from './prepare-command';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { loadConfig } from './load-config';
 import { registerPortsCommand } from './ports-command';
@@ -100,7 +101,8 @@ export function main(argv: string[]): void {
     .option('--sim-faults <SPEC>', 'simulator faults per port index, e.g. "0=silent,1=csr-wrong-serial"')
     .option('--out <DIR>', 'where report.json, certificates and labels go', 'out')
     .option('--printer <URI>', 'printer for this run: file:DIR, tcp://HOST:PORT, serial:/dev/ttyX, cups:QUEUE')
-    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string }) => {
+    .option('--inject <WAY>', 'method factory-injected-key: prepared (keys made ahead with station prepare; default) or at-station (made during the run)', parseInjectMode)
+    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string; inject?: 'prepared' | 'at-station' }) => {
       const g = program.opts<GlobalOptions>();
       const outDir = resolve(opts.out);
       const dataDir = resolve(g.dataDir && program.getOptionValueSource('dataDir') !== 'default' ? g.dataDir : join(outDir, 'data'));
@@ -141,6 +143,7 @@ export function main(argv: string[]): void {
           count: opts.count,
           outDir,
           printer: opts.printer ? parsePrinterUri(opts.printer) : undefined,
+          inject: opts.inject,
           signal: controller.signal,
           onStart: ({ total }) => progress.start(total),
           onDevice: (r) => progress.device(r),
@@ -199,6 +202,7 @@ export function main(argv: string[]): void {
   registerPortsCommand(program, { loadConfig });
   registerProfileCommand(program, { loadConfig });
   registerCaCommand(program, { loadConfig });
+  registerPrepareCommand(program, { loadConfig });
 
   program.parseAsync(argv).catch(fail);
 }

@@ -3,4 +3,5 @@
  * feature; the worker imports this file once.
  */
 import './diagnostic-ops';
+import './key-injection-ops';
 import './seed-vault-ops';
