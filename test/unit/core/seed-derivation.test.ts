@@ -1,9 +1,12 @@
 /**
  * Seed derivation (contracts.md §7) checked against openssl, not against our own code: OKM from
  * `openssl kdf ... HKDF`, the reduction with BigInt here, the public key from `openssl ec` over a
- * SEC1 ECPrivateKey built by hand. The vectors are those of docs/crypto-constructions.md §1.
+ * SEC1 ECPrivateKey built by hand. The vectors are those of docs/crypto-constructions.md §1; a test
+ * checks that the document shows exactly these.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { P256_ORDER, SeedDerivationError, deriveSeedPrivateKey, deriveSeedPrivateScalar, deriveSeedPublicKeySpki, seedKeyInfo } from '../../../src/core/seed-derivation';
 import { createPublicKey } from 'node:crypto';
@@ -27,6 +30,15 @@ const VECTORS = [
     okm: '9e56dafd123fcf8b544fe86e2e278564f9ec4ef4bf6370d0b92e599884b96ad51af44c6ba4d28b71',
     d: '668fb7f87d90dadd236c840b2877ce2728f64b103ce4f8219f350d6cdc7f98f2',
     spki: '3059301306072a8648ce3d020106082a8648ce3d030107034200049fafdd1699107a399ea9f5a1d78d5a15de7672e66d497af3f61d42977e0f04f008256be76962f267aea7a45535224ea297e9d7758ced1cd8193ace970aaec623',
+  },
+  {
+    // the limits a seed file accepts: the shortest seed (16 bytes) and the longest chip id (32 bytes)
+    seed: '00112233445566778899aabbccddeeff',
+    chipId: '434849502d49442d4f462d33322d42595445532d464f522d564543544f522d33',
+    info: '62697274682d6b65792d7631434849502d49442d4f462d33322d42595445532d464f522d564543544f522d33',
+    okm: '4e11ce4d147d2a55c2bf9a74eaba9a18a0c08821c103922472f360741b013c1691060f1e0577268f',
+    d: 'd73cc4c9882ba176b536d27c9d3631ab52e655adf98df379b0184ee2f03409f0',
+    spki: '3059301306072a8648ce3d020106082a8648ce3d0301070342000449b61e243454639d8797d90cc321a042c92703dadb569b708ea8a628b5d1db307a8b4aa84dd5952e7809277e9ac20f3a6dc1488f80d46db02b591e6a3c9e6746',
   },
 ];
 
@@ -69,6 +81,22 @@ describe('seed derivation (method 5)', () => {
       expect(createPublicKey(deriveSeedPrivateKey(seed, chipId)).export({ format: 'der', type: 'spki' }).toString('hex')).toBe(spki);
     });
   }
+
+  it('docs/crypto-constructions.md §1 shows exactly these vectors', () => {
+    const doc = readFileSync(join(__dirname, '../../../docs/crypto-constructions.md'), 'utf8');
+    const section = doc.slice(doc.indexOf('## 1. Seed derivation'), doc.indexOf('\n## 2.'));
+    const blocks = [...section.matchAll(/Vector (\d+)[^\n]*\n\n```\n([\s\S]*?)```/g)].map((m) => {
+      const fields: Record<string, string> = {};
+      let last = '';
+      for (const line of m[2]!.split('\n')) {
+        const named = /^(\w+)\s+([0-9a-f]+)/.exec(line);
+        if (named) fields[(last = named[1]!.toLowerCase())] = named[2]!;
+        else if (/^\s+[0-9a-f]+\s*$/.test(line) && last) fields[last] += line.trim();
+      }
+      return fields;
+    });
+    expect(blocks).toEqual(VECTORS.map((v) => ({ seed: v.seed, chipid: v.chipId, info: v.info, okm: v.okm, d: v.d, spki: v.spki })));
+  });
 
   it('matches openssl for random seeds and chip ids too', () => {
     for (let i = 0; i < 3; i++) {
