@@ -195,8 +195,9 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
   }
 
   /**
-   * The injection: the key is marked as leaving (durable) before the HSM re-wraps it for the
-   * device's transport key; the device answers with the public key it installed.
+   * The injection: the HSM re-wraps the key for the device's transport key and serial; the key
+   * is marked as leaving (durable) before the blob is sent; the device answers with the public
+   * key it installed.
    */
   async beforeInstall(ctx: BeforeInstallContext): Promise<void> {
     const id = ctx.facts.preparedKeyId;
@@ -211,8 +212,9 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
       throw err;
     }
     ctx.signal.throwIfAborted();
-    this.keys.markInjecting(key.id, ctx.identity.hardwareId);
     const wrapped = await this.injector.wrapForTransport({ kekWrappedKey: key.wrappedKey, transportSpki, serial: ctx.serial });
+    // Durable before the blob leaves: from here on the key may be in the device.
+    this.keys.markInjecting(key.id, ctx.identity.hardwareId);
     let installed: Buffer;
     try {
       installed = await ctx.client.installWrappedKey({ hsmPublicKey: wrapped.hsmPublicKey, wrappedKey: wrapped.wrappedKey, serial: ctx.serial });

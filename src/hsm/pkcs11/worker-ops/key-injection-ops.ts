@@ -289,12 +289,17 @@ function unwrapDeviceKey(ctx: WorkerOpContext, kek: Pkcs11Handle, wrapped: Buffe
     return ctx.api.C_UnwrapKey(ctx.session, { mechanism: P.CKM_AES_KEY_WRAP_PAD }, kek, wrapped, devicePrivateTemplate());
   } catch (err) {
     const ckr = ckrOf(err);
-    if (ckr === 'CKR_WRAPPED_KEY_INVALID' || ckr === 'CKR_WRAPPED_KEY_LEN_RANGE' || ckr === 'CKR_ENCRYPTED_DATA_INVALID') {
-      throw new HsmError('HSM_WRAPPED_KEY_INVALID', `The prepared key does not unwrap under the KEK (${ckr}): it was wrapped under another KEK, or its blob is damaged. The key cannot be used.`, {
-        details: { ckr },
-      });
+    if (ckr === undefined) throw err;
+    // SoftHSM 2.6.1 answers a blob that fails the RFC 5649 check with CKR_GENERAL_ERROR, which
+    // also means "token gone" (a recoverable session error). The KEK is looked up again: if the
+    // token answers, the blob is at fault, and the line must not stop for one bad blob.
+    if (ckr !== 'CKR_WRAPPED_KEY_INVALID' && ckr !== 'CKR_WRAPPED_KEY_LEN_RANGE' && ckr !== 'CKR_ENCRYPTED_DATA_INVALID') {
+      if (ckr !== 'CKR_GENERAL_ERROR') throw err;
+      ctx.api.C_GetAttributeValue(ctx.session, kek, [{ type: P.CKA_KEY_TYPE }]); // throws a recoverable error when the token is gone
     }
-    throw err;
+    throw new HsmError('HSM_WRAPPED_KEY_INVALID', `The prepared key does not unwrap under the KEK (${ckr}): it was wrapped under another KEK, or its blob is damaged. The key cannot be used.`, {
+      details: { unwrapCkr: ckr },
+    });
   }
 }
 
