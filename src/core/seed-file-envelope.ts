@@ -39,6 +39,11 @@ export const SEED_FILE_SALT_BYTES = 32;
 export const MAX_CHIP_ID_BYTES = 32;
 /** Largest seed accepted (bytes). */
 export const MAX_SEED_BYTES = 64;
+/**
+ * Most chips in one file: the file is opened by one PKCS#11 worker op, which must finish within
+ * the worker's request timeout (30 s; about 0.2 ms per chip measured on SoftHSM).
+ */
+export const MAX_CHIPS_PER_FILE = 100_000;
 
 export interface SeedFileHeader {
   typ: typeof SEED_FILE_TYPE;
@@ -188,6 +193,7 @@ export function parseSeedFilePayload(plain: Uint8Array): SeedFilePayload {
     if (typeof doc[field] !== 'string' || !META.test(doc[field] as string)) throw malformed(`"${field}" is not printable text of 1..128 characters`);
   }
   if (!Array.isArray(doc.chips) || doc.chips.length === 0) throw malformed('"chips" is not a non-empty list');
+  if (doc.chips.length > MAX_CHIPS_PER_FILE) throw malformed(`it lists ${doc.chips.length} chips; at most ${MAX_CHIPS_PER_FILE} per file (ask the vendor to split the lot)`);
   const chips: SeedFileChip[] = [];
   const seen = new Set<string>();
   try {

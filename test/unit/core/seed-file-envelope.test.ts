@@ -138,6 +138,7 @@ describe('seed file envelope', () => {
       { ...base, chips: [{ chipId: '00', seed: randomBytes(15).toString('base64') }] },
       { ...base, chips: [{ chipId: '00', seed: 'not base64!' }] },
       { ...base, chips: [{ chipId: '00', seed: randomBytes(32).toString('base64') }, { chipId: '00', seed: randomBytes(32).toString('base64') }] },
+      { ...base, chips: new Array(100_001).fill({ chipId: '00', seed: 'AAAAAAAAAAAAAAAAAAAAAA==' }) },
     ]) {
       expect(code(() => parseSeedFilePayload(payload(doc)))).toBe('SEED_FILE_MALFORMED');
     }
