@@ -210,4 +210,101 @@ CREATE INDEX seeds_bound_serial ON seeds(bound_serial) WHERE bound_serial IS NOT
 CREATE INDEX seeds_file ON seeds(file_sha256);
 `,
   },
+  {
+    version: 7,
+    name: 'records and sync: device facts, serial and MAC blocks, signed records, outbox, sync target state',
+    sql: `
+ALTER TABLE devices ADD COLUMN se_serial TEXT;
+ALTER TABLE devices ADD COLUMN chip_id TEXT;
+ALTER TABLE devices ADD COLUMN prepared_key_id TEXT;
+ALTER TABLE devices ADD COLUMN manifest_entry_id TEXT;
+ALTER TABLE devices ADD COLUMN owner TEXT;
+ALTER TABLE devices ADD COLUMN operator TEXT;
+ALTER TABLE devices ADD COLUMN record_sequence INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN recorded_at TEXT;
+ALTER TABLE devices ADD COLUMN passed_at TEXT;
+ALTER TABLE devices ADD COLUMN failed_at TEXT;
+ALTER TABLE devices ADD COLUMN voided_at TEXT;
+ALTER TABLE devices ADD COLUMN void_reason TEXT;
+CREATE INDEX devices_se_serial ON devices(se_serial) WHERE se_serial IS NOT NULL;
+CREATE INDEX devices_work_order ON devices(work_order_id);
+CREATE INDEX devices_owner ON devices(owner) WHERE owner IS NOT NULL;
+
+CREATE TABLE serial_blocks (
+  id            INTEGER PRIMARY KEY,
+  station_id    TEXT NOT NULL,
+  work_order_id TEXT,
+  prefix        TEXT NOT NULL,
+  first         INTEGER NOT NULL,
+  last          INTEGER NOT NULL CHECK (last >= first),
+  source        TEXT NOT NULL CHECK (source IN ('work-order', 'import')),
+  created_at    TEXT NOT NULL
+);
+CREATE INDEX serial_blocks_prefix ON serial_blocks(prefix, first);
+CREATE TRIGGER serial_blocks_no_overlap BEFORE INSERT ON serial_blocks
+WHEN EXISTS (SELECT 1 FROM serial_blocks b WHERE b.prefix = NEW.prefix AND b.first <= NEW.last AND NEW.first <= b.last)
+BEGIN SELECT RAISE(ABORT, 'serial block overlaps a block already assigned'); END;
+CREATE TRIGGER serial_blocks_no_update BEFORE UPDATE OF prefix, first, station_id ON serial_blocks BEGIN SELECT RAISE(ABORT, 'a serial block only grows at its end'); END;
+CREATE TRIGGER serial_blocks_no_delete BEFORE DELETE ON serial_blocks BEGIN SELECT RAISE(ABORT, 'serial blocks are never deleted'); END;
+
+CREATE TABLE mac_blocks (
+  id         INTEGER PRIMARY KEY,
+  station_id TEXT NOT NULL,
+  product    TEXT,
+  first      INTEGER NOT NULL,
+  last       INTEGER NOT NULL CHECK (last >= first),
+  next       INTEGER NOT NULL,
+  source     TEXT NOT NULL CHECK (source IN ('import')),
+  created_at TEXT NOT NULL
+);
+CREATE TRIGGER mac_blocks_no_overlap BEFORE INSERT ON mac_blocks
+WHEN EXISTS (SELECT 1 FROM mac_blocks b WHERE b.first <= NEW.last AND NEW.first <= b.last)
+BEGIN SELECT RAISE(ABORT, 'MAC block overlaps a block already assigned'); END;
+CREATE TRIGGER mac_blocks_next_forward BEFORE UPDATE OF next ON mac_blocks WHEN NEW.next < OLD.next
+BEGIN SELECT RAISE(ABORT, 'a MAC block never gives an address twice'); END;
+CREATE TRIGGER mac_blocks_no_delete BEFORE DELETE ON mac_blocks BEGIN SELECT RAISE(ABORT, 'MAC blocks are never deleted'); END;
+
+CREATE TABLE device_records (
+  id                  INTEGER PRIMARY KEY,
+  serial              TEXT NOT NULL REFERENCES devices(serial),
+  sequence            INTEGER NOT NULL,
+  status              TEXT NOT NULL CHECK (status IN ('active', 'void')),
+  idempotency_key     TEXT NOT NULL UNIQUE,
+  payload             TEXT NOT NULL,
+  signature           TEXT,
+  station_certificate TEXT,
+  created_at          TEXT NOT NULL,
+  UNIQUE (serial, sequence)
+);
+CREATE TRIGGER device_records_no_update BEFORE UPDATE ON device_records BEGIN SELECT RAISE(ABORT, 'signed records are immutable'); END;
+
+CREATE TABLE outbox (
+  id              INTEGER PRIMARY KEY,
+  target          TEXT NOT NULL CHECK (target IN ('masa', 'supply-chain')),
+  record_id       INTEGER NOT NULL REFERENCES device_records(id),
+  idempotency_key TEXT NOT NULL,
+  device_serial   TEXT NOT NULL,
+  sequence        INTEGER NOT NULL,
+  state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead-lettered', 'dropped')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error      TEXT,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL,
+  delivered_at    TEXT,
+  UNIQUE (target, idempotency_key)
+);
+CREATE INDEX outbox_due ON outbox(target, next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX outbox_device ON outbox(device_serial, target, sequence);
+CREATE INDEX outbox_dead ON outbox(target, id) WHERE state = 'dead-lettered';
+
+CREATE TABLE sync_targets (
+  target      TEXT PRIMARY KEY CHECK (target IN ('masa', 'supply-chain')),
+  state       TEXT NOT NULL CHECK (state IN ('active', 'paused')),
+  alert       TEXT,
+  since       TEXT NOT NULL,
+  last_success_at TEXT
+);
+`,
+  },
 ];

@@ -68,3 +68,30 @@ export function openDatabase(path: string): SqliteDb {
   migrate(db);
   return db;
 }
+
+/**
+ * Online backup (SQLite's backup API through better-sqlite3) of a live database to `path`: a
+ * consistent copy while the station keeps writing. The copy is then opened, checked with
+ * `PRAGMA integrity_check`, and closed; its path is returned.
+ */
+export async function backupDatabase(db: SqliteDb, path: string): Promise<{ path: string; pages: number }> {
+  let pages = 0;
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    const r = await db.backup(path);
+    pages = r.totalPages;
+  } catch (err) {
+    throw toDatabaseError(err, `backing up to ${path}`);
+  }
+  let copy: SqliteDb | undefined;
+  try {
+    copy = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+    const check = copy.pragma('integrity_check', { simple: true });
+    if (check !== 'ok') throw new DatabaseError('DB_BACKUP_CORRUPT', `The backup ${path} fails its integrity check: ${String(check)}.`);
+  } catch (err) {
+    throw toDatabaseError(err, `checking the backup ${path}`);
+  } finally {
+    copy?.close();
+  }
+  return { path, pages };
+}

@@ -9,8 +9,27 @@ import { DatabaseError, StationError, type StageName } from '../core/errors';
 import { formatSerial } from '../core/config';
 import type { KeyOrigin, MethodId } from '../core/method-id';
 import type { IssuanceIntent, IssuanceJournal, IssuedCertificateEntry } from '../core/ports/issuance-journal';
+import type { DeviceRecordPayload } from '../core/device-record';
 import { AuditChain } from './audit-chain';
+import { BlockRegistry } from './blocks';
+import { OutboxStore, type SyncTargetName } from './outbox/outbox-store';
+import type { RecordFacts } from './records/device-payload';
+import type { RecordSignature } from './records/record-signer';
 import { toDatabaseError, type SqliteDb } from './sqlite-database';
+
+/**
+ * A signed (or, without a station identity, unsigned) device record, ready to commit with the
+ * state change it describes: the payload, its canonical JSON, the signature, and the sync
+ * targets that get an outbox row each.
+ */
+export interface RecordWrite {
+  payload: DeviceRecordPayload;
+  /** The device's record_sequence the payload was built on; the write refuses a stale one. */
+  previousSequence: number;
+  canonical: string;
+  signature: RecordSignature | null;
+  targets: readonly SyncTargetName[];
+}
 
 export type DeviceStatus = 'assigned' | 'issued' | 'verified' | 'passed' | 'failed';
 export type LabelState = 'none' | 'pending' | 'printed' | 'failed';
@@ -40,6 +59,15 @@ export interface DeviceRecord {
   labelReason: string | null;
   createdAt: string;
   updatedAt: string;
+  seSerial: string | null;
+  chipId: string | null;
+  preparedKeyId: string | null;
+  manifestEntryId: string | null;
+  owner: string | null;
+  operator: string | null;
+  /** Signed records written for the device so far (0: none). */
+  recordSequence: number;
+  voidReason: string | null;
 }
 
 export interface AllocateDeviceInput {
@@ -51,6 +79,8 @@ export interface AllocateDeviceInput {
   firmwareVersion: string;
   macs: string[];
   method: MethodId;
+  /** Who runs the line (recorded with the device). */
+  operator?: string;
 }
 
 export interface LabelPrintInput {
@@ -108,18 +138,30 @@ interface DeviceRow {
   label_reason: string | null;
   created_at: string;
   updated_at: string;
+  se_serial: string | null;
+  chip_id: string | null;
+  prepared_key_id: string | null;
+  manifest_entry_id: string | null;
+  owner: string | null;
+  operator: string | null;
+  record_sequence: number;
+  void_reason: string | null;
 }
 
 type CachedStatement = ReturnType<SqliteDb['prepare']> & { run(...params: unknown[]): { changes: number }; get(...params: unknown[]): unknown };
 
 export class SqliteRecordStore implements IssuanceJournal {
   readonly audit: AuditChain;
+  readonly outbox: OutboxStore;
+  readonly blocks: BlockRegistry;
 
   constructor(
     readonly db: SqliteDb,
     readonly stationId: string,
   ) {
     this.audit = new AuditChain(db, stationId);
+    this.outbox = new OutboxStore(db, this.audit);
+    this.blocks = new BlockRegistry(db, this.audit, stationId);
   }
 
   /** Prepared statements of the hot paths (allocation, journal), prepared once per SQL text. */
@@ -156,6 +198,7 @@ export class SqliteRecordStore implements IssuanceJournal {
           )
           .run(wo.id, wo.product, wo.method, wo.serial.prefix, wo.serial.width, wo.serial.first, wo.serial.last, wo.serial.first, wo.owner ?? null, new Date().toISOString());
         this.audit.append({ type: 'work-order.created', serial: null, data: { workOrder: wo.id, product: wo.product, method: wo.method } });
+        this.blocks.claimWorkOrderRange(wo.id, wo.serial.prefix, wo.serial.first, wo.serial.last);
         return;
       }
       if (row.serial_prefix !== wo.serial.prefix || row.serial_width !== wo.serial.width || row.serial_first !== wo.serial.first) {
@@ -168,6 +211,8 @@ export class SqliteRecordStore implements IssuanceJournal {
         this.db.prepare('UPDATE work_orders SET serial_last = ? WHERE id = ?').run(wo.serial.last, wo.id);
         this.audit.append({ type: 'work-order.range-extended', serial: null, data: { workOrder: wo.id, from: row.serial_last, to: wo.serial.last } });
       }
+      // A database from before the blocks (schema 7) gets its work order's block now.
+      this.blocks.claimWorkOrderRange(wo.id, row.serial_prefix, row.serial_first, Math.max(row.serial_last, wo.serial.last));
     });
   }
 
@@ -209,10 +254,10 @@ export class SqliteRecordStore implements IssuanceJournal {
       const now = new Date().toISOString();
       this
         .stmt(
-          `INSERT INTO devices (serial, work_order_id, run_id, station_id, port, hardware_id, model, firmware_version, method, status, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'assigned', ?, ?)`,
+          `INSERT INTO devices (serial, work_order_id, run_id, station_id, port, hardware_id, model, firmware_version, method, status, owner, operator, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?)`,
         )
-        .run(serial, input.workOrder.id, input.runId, this.stationId, input.port, input.hardwareId, input.model, input.firmwareVersion, input.method, now, now);
+        .run(serial, input.workOrder.id, input.runId, this.stationId, input.port, input.hardwareId, input.model, input.firmwareVersion, input.method, input.workOrder.owner ?? null, input.operator ?? null, now, now);
       for (const mac of input.macs) this.stmt('INSERT INTO device_macs (mac, serial) VALUES (?, ?)').run(mac, serial);
       this.audit.append({ type: 'device.assigned', serial, data: { runId: input.runId, port: input.port, hardwareId: input.hardwareId, macs: input.macs } });
       return serial;
@@ -333,45 +378,145 @@ export class SqliteRecordStore implements IssuanceJournal {
     });
   }
 
-  recordVerified(input: { serial: string; keyOrigin: KeyOrigin; publicKeySpki: Buffer; dppUri: string; stages: StageResultRow[]; runId: string }): void {
+  /**
+   * The record stage: the verified device's row (with the method's facts), its signed record and
+   * one outbox row per sync target, and the audit event, in ONE transaction.
+   */
+  recordVerified(input: {
+    serial: string;
+    keyOrigin: KeyOrigin;
+    publicKeySpki: Buffer;
+    dppUri: string;
+    stages: StageResultRow[];
+    runId: string;
+    facts?: RecordFacts;
+    record?: RecordWrite;
+  }): void {
     this.tx('recording a verified device', () => {
+      const now = new Date().toISOString();
+      const f = input.facts ?? {};
       const changed = this.db
-        .prepare("UPDATE devices SET status = 'verified', key_origin = ?, public_key_spki = ?, public_key_sha256 = ?, dpp_uri = ?, updated_at = ? WHERE serial = ? AND status = 'issued'")
-        .run(input.keyOrigin, input.publicKeySpki, createHash('sha256').update(input.publicKeySpki).digest('hex'), input.dppUri, new Date().toISOString(), input.serial);
+        .prepare(
+          `UPDATE devices SET status = 'verified', key_origin = ?, public_key_spki = ?, public_key_sha256 = ?, dpp_uri = ?,
+                  se_serial = COALESCE(?, se_serial), chip_id = COALESCE(?, chip_id), prepared_key_id = COALESCE(?, prepared_key_id), manifest_entry_id = COALESCE(?, manifest_entry_id),
+                  recorded_at = ?, updated_at = ? WHERE serial = ? AND status = 'issued'`,
+        )
+        .run(
+          input.keyOrigin,
+          input.publicKeySpki,
+          createHash('sha256').update(input.publicKeySpki).digest('hex'),
+          input.dppUri,
+          f.seSerial ?? null,
+          f.chipId?.toLowerCase() ?? null,
+          f.preparedKeyId ?? null,
+          f.manifestEntryId ?? null,
+          now,
+          now,
+          input.serial,
+        );
       if (changed.changes !== 1) throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${input.serial} is not in state "issued".`, { stage: 'record' });
       this.writeStages(input.serial, input.runId, input.stages);
-      this.audit.append({ type: 'device.verified', serial: input.serial, data: { keyOrigin: input.keyOrigin, dppUri: input.dppUri } });
+      const record = input.record ? this.appendRecord(input.serial, input.record) : undefined;
+      this.audit.append({ type: 'device.verified', serial: input.serial, data: { keyOrigin: input.keyOrigin, dppUri: input.dppUri, ...(record ?? {}) } });
     });
+  }
+
+  /**
+   * A signed record and its outbox rows, inside the caller's transaction. Refuses a record built
+   * on a stale sequence (another record of the device committed in between).
+   */
+  private appendRecord(serial: string, r: RecordWrite): { recordSequence: number; signed: boolean; queuedFor: SyncTargetName[] } {
+    if (r.payload.serial !== serial) throw new DatabaseError('RECORD_INVALID', `A record for ${r.payload.serial} was offered as the record of ${serial}.`, { stage: 'record' });
+    const bumped = this.stmt('UPDATE devices SET record_sequence = ? WHERE serial = ? AND record_sequence = ?').run(r.payload.sequence, serial, r.previousSequence);
+    if (bumped.changes !== 1 || r.payload.sequence !== r.previousSequence + 1) {
+      throw new DatabaseError('RECORD_SEQUENCE_CONFLICT', `Another record of ${serial} was committed while this one was signed; not recorded.`, { stage: 'record' });
+    }
+    const key = `${r.payload.stationId}:${serial}:${r.payload.sequence}`;
+    const inserted = this
+      .stmt('INSERT INTO device_records (serial, sequence, status, idempotency_key, payload, signature, station_certificate, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(serial, r.payload.sequence, r.payload.status, key, r.canonical, r.signature?.value ?? null, r.signature?.stationCertificate ?? null, new Date().toISOString()) as unknown as { lastInsertRowid: number | bigint };
+    // Unsigned records (no station identity) are kept as evidence but never sent: a service would reject them.
+    const targets = r.signature ? [...r.targets] : [];
+    this.outbox.enqueue(Number(inserted.lastInsertRowid), key, serial, r.payload.sequence, targets);
+    return { recordSequence: r.payload.sequence, signed: r.signature !== null, queuedFor: targets };
   }
 
   markPassed(serial: string, runId: string, stages: StageResultRow[]): void {
     this.tx('marking a device passed', () => {
-      const changed = this.db.prepare("UPDATE devices SET status = 'passed', label_state = 'pending', updated_at = ? WHERE serial = ? AND status = 'verified'").run(new Date().toISOString(), serial);
+      const now = new Date().toISOString();
+      const changed = this.db.prepare("UPDATE devices SET status = 'passed', label_state = 'pending', passed_at = ?, updated_at = ? WHERE serial = ? AND status = 'verified'").run(now, now, serial);
       if (changed.changes !== 1) throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${serial} is not in state "verified".`, { stage: 'lock' });
       this.writeStages(serial, runId, stages);
       this.audit.append({ type: 'device.passed', serial, data: {} });
     });
   }
 
-  /** A failed device keeps its record; any certificate it was issued is voided. */
-  markFailed(serial: string, runId: string, error: { code: string; message: string; stage: string | null }, stages: StageResultRow[], disposition: 'rework' | 'scrap' = 'rework'): void {
+  /**
+   * A failed device keeps its record; any certificate it was issued is voided. With `voidRecord`
+   * (a device whose certificate was issued), the signed void record and its outbox rows commit
+   * in the same transaction, so the services learn the certificate must never be trusted.
+   */
+  markFailed(
+    serial: string,
+    runId: string,
+    error: { code: string; message: string; stage: string | null },
+    stages: StageResultRow[],
+    disposition: 'rework' | 'scrap' = 'rework',
+    voidRecord?: RecordWrite,
+  ): void {
     this.tx('marking a device failed', () => {
       const now = new Date().toISOString();
       this.db
-        .prepare("UPDATE devices SET status = 'failed', error_code = ?, error_message = ?, error_stage = ?, disposition = ?, updated_at = ? WHERE serial = ?")
-        .run(error.code, error.message, error.stage, disposition, now, serial);
+        .prepare("UPDATE devices SET status = 'failed', error_code = ?, error_message = ?, error_stage = ?, disposition = ?, failed_at = ?, updated_at = ? WHERE serial = ?")
+        .run(error.code, error.message, error.stage, disposition, now, now, serial);
       const voided = this.db
         .prepare("UPDATE certificates SET status = 'void', void_reason = ? WHERE device_serial = ? AND status = 'active'")
         .run(`device failed: ${error.code}`, serial);
+      if (voided.changes > 0) this.db.prepare('UPDATE devices SET voided_at = ?, void_reason = ? WHERE serial = ?').run(now, `device failed: ${error.code}`, serial);
+      const record = voidRecord && voided.changes > 0 ? this.appendRecord(serial, voidRecord) : undefined;
       // An issuance that failed after its intent (HSM error, lint fault) is closed here.
       const abandoned = this.db.prepare("UPDATE issuance_intents SET state = 'abandoned', resolved_at = ? WHERE device_serial = ? AND state = 'pending'").run(now, serial);
       this.writeStages(serial, runId, stages);
       this.audit.append({
         type: 'device.failed',
         serial,
-        data: { code: error.code, stage: error.stage, disposition, certificatesVoided: voided.changes, ...(abandoned.changes > 0 ? { intentsAbandoned: abandoned.changes } : {}) },
+        data: {
+          code: error.code,
+          stage: error.stage,
+          disposition,
+          certificatesVoided: voided.changes,
+          ...(abandoned.changes > 0 ? { intentsAbandoned: abandoned.changes } : {}),
+          ...(record ?? {}),
+        },
       });
     });
+  }
+
+  /**
+   * Retire a device (returned, destroyed, compromised): its certificate is voided, the signed
+   * void record is queued for the services, and the operator and reason are audited; one
+   * transaction. A device without an active certificate is refused (nothing to retire).
+   */
+  retireDevice(serial: string, reason: string, operator: string, voidRecord: RecordWrite | undefined): { certificateSerial: string; recordSequence: number | null } {
+    if (reason.trim() === '') throw new DatabaseError('REASON_REQUIRED', 'Retiring a device needs a reason (--reason).');
+    return this.tx('retiring a device', () => {
+      const device = this.db.prepare('SELECT status, certificate_serial FROM devices WHERE serial = ?').get(serial) as { status: DeviceStatus; certificate_serial: string | null } | undefined;
+      if (!device) throw new DatabaseError('DEVICE_UNKNOWN', `No device ${serial} in the database.`);
+      const now = new Date().toISOString();
+      const voided = this.db.prepare("UPDATE certificates SET status = 'void', void_reason = ? WHERE device_serial = ? AND status = 'active'").run(`retired: ${reason}`, serial);
+      if (voided.changes === 0 || !device.certificate_serial) {
+        throw new DatabaseError('DEVICE_NOT_ACTIVE', `Device ${serial} has no active certificate (it failed, or was retired before); nothing to retire.`);
+      }
+      this.db.prepare('UPDATE devices SET voided_at = ?, void_reason = ?, updated_at = ? WHERE serial = ?').run(now, `retired: ${reason}`, now, serial);
+      const record = voidRecord ? this.appendRecord(serial, voidRecord) : undefined;
+      this.audit.append({ type: 'device.retired', serial, data: { reason, operator, certificateSerial: device.certificate_serial, ...(record ?? {}) } });
+      return { certificateSerial: device.certificate_serial, recordSequence: record?.recordSequence ?? null };
+    });
+  }
+
+  /** Whether the device holds an active certificate (a failure then voids it and queues the void). */
+  hasActiveCertificate(serial: string): boolean {
+    return this.stmt("SELECT 1 FROM certificates WHERE device_serial = ? AND status = 'active' LIMIT 1").get(serial) !== undefined;
   }
 
   /**
@@ -452,6 +597,14 @@ export class SqliteRecordStore implements IssuanceJournal {
       labelReason: row.label_reason,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
+      seSerial: row.se_serial,
+      chipId: row.chip_id,
+      preparedKeyId: row.prepared_key_id,
+      manifestEntryId: row.manifest_entry_id,
+      owner: row.owner,
+      operator: row.operator,
+      recordSequence: row.record_sequence,
+      voidReason: row.void_reason,
     };
   }
 
