@@ -22,7 +22,7 @@
  *
  * Weak point (SP 1800-36B): the key exists outside the device before injection. It exists
  * only inside the HSM or wrapped (under the KEK at rest, under a one-device transport key in
- * flight), and its blob is destroyed once the device holds it. See docs/security-model.md.
+ * flight), and its blob is destroyed once the device holds it. See docs/crypto-constructions.md §2.
  */
 import { randomBytes, verify as verifySignature, createPublicKey } from 'node:crypto';
 import { ConfigError, DeviceError, StationError } from '../../core/errors';
