@@ -230,10 +230,10 @@ describe('station batch --simulate, seed-derived', () => {
     });
   });
 
-  it('never stores a seed in the clear: no seed in the database files, raw, hex or base64', () => {
+  it('never stores a seed in the clear: no seed in the database files (or the run log), raw, hex or base64', () => {
     const seeds = [...takenChipSeeds(dataDir).values()];
     expect(seeds.length).toBeGreaterThanOrEqual(3);
-    const files = readdirSync(dataDir).filter((f) => f.startsWith('station.db')).map((f) => join(dataDir, f));
+    const files = [...readdirSync(dataDir).filter((f) => f.startsWith('station.db')).map((f) => join(dataDir, f)), join(out, 'station.log')];
     expect(files.some((f) => existsSync(f))).toBe(true);
     for (const f of files) {
       const bytes = readFileSync(f);
