@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(softhsm2 socat opensc libusb-1.0-0 udev build-essential python3 zbar-tools fonts-dejavu-core openssl)
+PKGS=(softhsm2 socat opensc libusb-1.0-0 udev build-essential python3 zbar-tools fonts-dejavu-core openssl hostapd chromium postgresql)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
