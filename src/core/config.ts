@@ -229,6 +229,19 @@ export const DiscoveryConfigSchema = z
   })
   .strict();
 
+/**
+ * Method 4: whom the station trusts for SE manifests (docs/se-manifest.md). PEM files (one or
+ * more certificates each), absolute or relative to the data dir: the vendor's manifest signer
+ * certificates (matched by the x5t#S256 of each entry) and the SE vendor CAs the SE certificates
+ * must chain to.
+ */
+export const SeVendorConfigSchema = z
+  .object({
+    manifestSignerCertificates: z.array(z.string().min(1)).min(1),
+    vendorCaCertificates: z.array(z.string().min(1)).min(1),
+  })
+  .strict();
+
 export const StationConfigSchema = z
   .object({
     stationId: z.string().regex(/^[A-Za-z0-9_.\-]{1,64}$/),
@@ -240,6 +253,7 @@ export const StationConfigSchema = z
     printer: PrinterConfigSchema,
     ports: z.array(z.string()).default([]),
     discovery: DiscoveryConfigSchema.default({ watch: ['/dev/serial/by-id/*'], usbFilters: [] }),
+    seVendor: SeVendorConfigSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -267,6 +281,7 @@ export type SerialFormat = z.infer<typeof SerialFormatSchema>;
 export type WorkOrder = z.infer<typeof WorkOrderSchema>;
 export type UsbFilter = z.infer<typeof UsbFilterSchema>;
 export type DiscoveryConfig = z.infer<typeof DiscoveryConfigSchema>;
+export type SeVendorConfig = z.infer<typeof SeVendorConfigSchema>;
 export type StationConfig = z.infer<typeof StationConfigSchema>;
 
 /**
@@ -322,6 +337,13 @@ export function defaultStationConfig(): StationConfig {
         product: 'demo-sensor',
         method: 'on-device-keygen',
         serial: { prefix: 'DEVK-', width: 6, first: 1, last: 999999 },
+      },
+      {
+        // Method 4: the SE arrives with a vendor key listed in a signed manifest (station import se-manifest).
+        id: 'WO-DEMO-SE',
+        product: 'demo-sensor',
+        method: 'se-preprovisioned',
+        serial: { prefix: 'SEP-', width: 6, first: 1, last: 999999 },
       },
       {
         // Method 3: keys made in the HSM and injected wrapped (station prepare, or --inject at-station).

@@ -307,4 +307,31 @@ CREATE TABLE sync_targets (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'method 4: verified SE manifest entries and the device each SE is bound to',
+    sql: `
+CREATE TABLE se_manifest_entries (
+  unique_id         TEXT PRIMARY KEY,
+  se_serial         TEXT NOT NULL UNIQUE,
+  key_id            TEXT NOT NULL,
+  public_key_spki   BLOB NOT NULL,
+  public_key_sha256 TEXT NOT NULL UNIQUE,
+  certificate_der   BLOB NOT NULL,
+  chain_der         BLOB NOT NULL,
+  model             TEXT,
+  part_number       TEXT,
+  group_id          TEXT,
+  provisioned_at    TEXT,
+  signer_sha256     TEXT NOT NULL,
+  manifest_sha256   TEXT NOT NULL,
+  imported_at       TEXT NOT NULL,
+  bound_serial      TEXT,
+  bound_at          TEXT,
+  bound_station_id  TEXT
+);
+CREATE INDEX se_manifest_entries_bound ON se_manifest_entries(bound_serial) WHERE bound_serial IS NOT NULL;
+CREATE INDEX se_manifest_entries_manifest ON se_manifest_entries(manifest_sha256);
+`,
+  },
 ];

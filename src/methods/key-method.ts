@@ -159,4 +159,6 @@ export interface MethodServices {
   injectMode?: 'prepared' | 'at-station';
   /** The IDevID chain (issuing CA, then root), DER: what a pre-issued certificate is installed with. */
   caChain?: readonly Buffer[];
+  /** Method 4: the imported SE manifest entries and the SE-to-device bindings. */
+  seManifest?: import('../core/ports/se-manifest-registry').SeManifestRegistry;
 }

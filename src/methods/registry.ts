@@ -4,11 +4,13 @@ import type { KeyMethod, MethodServices } from './key-method';
 import { FactoryInjectedKeyMethod } from './factory-injected-key/factory-injected-key-method';
 import { OnDeviceKeygenMethod } from './on-device-keygen/on-device-keygen-method';
 import { SecureElementKeygenMethod } from './secure-element-keygen/secure-element-keygen-method';
+import { SePreprovisionedMethod } from './se-preprovisioned/se-preprovisioned-method';
 import { SeedDerivedMethod } from './seed-derived/seed-derived-method';
 
 const FACTORIES: Partial<Record<MethodId, (services: MethodServices) => KeyMethod>> = {
   'on-device-keygen': () => new OnDeviceKeygenMethod(),
   'secure-element-keygen': () => new SecureElementKeygenMethod(),
+  'se-preprovisioned': (services) => new SePreprovisionedMethod(services),
   'factory-injected-key': (services) => new FactoryInjectedKeyMethod(services),
   'seed-derived': (services) => new SeedDerivedMethod(services),
 };

@@ -8,6 +8,7 @@ import { formatLinkFault, parseFaultSpec } from './faults';
 import { DEFAULT_BAUD, describeTiming, pacedTiming, type SimTiming } from './link-timing';
 import { PRINTER_SINK_MODES, PrinterSink, isPrinterSinkMode } from './printer-sink';
 import { SimLine } from './sim-line';
+import { registerSeVendorKitCommand } from './vendor/se-vendor-kit-command';
 import { registerSeedVendorKitCommand } from './vendor/seed-vendor-kit-command';
 
 /**
@@ -136,6 +137,7 @@ export function main(argv: string[]): void {
     });
   // What component vendors ship, made as they would (contracts.md §2): one subcommand per kit.
   const vendorKit = program.command('vendor-kit').description('make what a component vendor ships for simulated devices: SE manifests and keys, encrypted seed files');
+  registerSeVendorKitCommand(vendorKit);
   registerSeedVendorKitCommand(vendorKit);
   program.parseAsync(argv).catch((err: Error) => {
     process.stderr.write(`station-sim: ${err.message}\n`);

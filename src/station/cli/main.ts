@@ -10,6 +10,7 @@ import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
 import { registerCaCommand } from './ca-command';
+import { registerImportCommand } from './import-command';
 import { parseInjectMode, registerPrepareCommand } from './prepare-command';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { loadConfig } from './load-config';
@@ -202,6 +203,7 @@ export function main(argv: string[]): void {
   registerPortsCommand(program, { loadConfig });
   registerProfileCommand(program, { loadConfig });
   registerCaCommand(program, { loadConfig });
+  registerImportCommand(program, { loadConfig });
   registerPrepareCommand(program, { loadConfig });
 
   program.parseAsync(argv).catch(fail);

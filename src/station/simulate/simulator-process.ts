@@ -93,3 +93,39 @@ export async function runSeedVendorKit(opts: { dir: string; recipientPemPath: st
   });
   if (code !== 0) throw new ConfigError('SIMULATOR_VENDOR_KIT_FAILED', `station-sim vendor-kit seeds exited with code ${code}: ${stderr.trim()}`);
 }
+
+/** What `station-sim vendor-kit se` made: the manifest and the certificates the vendor publishes. */
+export interface SeVendorKitOutput {
+  manifest: string;
+  signerCertificate: string;
+  vendorCaCertificate: string;
+  serials: string[];
+}
+
+/**
+ * Method 4 in `--simulate`: run `station-sim vendor-kit se` as the SE vendor would (its keys and
+ * signing code live in the simulator, never in the station): N SEs on the reel in DIR/vendor and
+ * their signed manifest. Resolves with the paths it printed.
+ */
+export async function runSeVendorKit(opts: { dir: string; count: number }): Promise<SeVendorKitOutput> {
+  const args = [STATION_SIM_BIN, 'vendor-kit', 'se', '--dir', opts.dir, '--count', String(opts.count)];
+  const env = { ...process.env };
+  delete env.SOFTHSM2_CONF; // the SE reel lives in the simulator's SoftHSM, never the station's
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((done, fail) => {
+    child.once('error', fail);
+    child.once('close', (c) => done(c));
+  });
+  if (code !== 0) throw new ConfigError('SIMULATOR_VENDOR_KIT_FAILED', `station-sim vendor-kit se exited with code ${code}: ${stderr.trim()}`);
+  try {
+    const out = JSON.parse(stdout.trim().split('\n').pop() ?? '') as SeVendorKitOutput & { event: string };
+    if (out.event !== 'se-manifest' || typeof out.manifest !== 'string') throw new Error('unexpected output');
+    return out;
+  } catch {
+    throw new ConfigError('SIMULATOR_VENDOR_KIT_FAILED', `station-sim vendor-kit se printed an unexpected line: ${stdout.trim()}`);
+  }
+}
