@@ -182,7 +182,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   markAvailable(entries: readonly { id: string; certificateSerial: string }[]): void {
     this.tx('making prepared keys available', () => {
       const update = this.db.prepare(
-        "UPDATE prepared_keys SET state = 'available', certificate_serial = ?, updated_at = ? WHERE id = ? AND state = 'preparing' AND serial IN (SELECT serial FROM devices WHERE status = 'issued')",
+        "UPDATE prepared_keys SET state = 'available', certificate_serial = ?, updated_at = ? WHERE id = ? AND state = 'preparing' AND EXISTS (SELECT 1 FROM devices d WHERE d.serial = prepared_keys.serial AND d.status = 'issued')",
       );
       const now = new Date().toISOString();
       for (const e of entries) {
