@@ -46,7 +46,8 @@ export class HttpsRecordSink {
 
   constructor(private readonly options: HttpsRecordSinkOptions) {}
 
-  async start(): Promise<string> {
+  /** Listens on 127.0.0.1 (`port` 0: a free one); returns the base URL. */
+  async start(port = 0): Promise<string> {
     const o = this.options;
     this.server = createServer({ key: readFileSync(o.serverKey), cert: readFileSync(o.serverCert), ca: readFileSync(o.caCert), requestCert: true, rejectUnauthorized: false }, (req, res) => {
       const chunks: Buffer[] = [];
@@ -94,7 +95,7 @@ export class HttpsRecordSink {
         else answer();
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.url = `https://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this.url;
   }
