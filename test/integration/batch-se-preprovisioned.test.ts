@@ -147,6 +147,12 @@ describe('station batch --simulate, se-preprovisioned', () => {
     const again = await runStation(['--config', config, '--data-dir', dataDir, 'import', 'se-manifest', manifestPath]);
     expect(again.stdout).toContain('3 entries (0 new, 3 already imported)');
     expect(again.code).toBe(0);
+    const verifyOnly = await runStation(['--config', config, '--data-dir', dataDir, 'import', 'se-manifest', '--verify-only', manifestPath]);
+    expect(verifyOnly.stdout).toContain('3 entries; nothing stored');
+    expect(verifyOnly.code).toBe(0);
+    const untrusted = await runStation(['--data-dir', dataDir, 'import', 'se-manifest', manifestPath]);
+    expect(untrusted.stderr).toMatch(/^station: SE_VENDOR_TRUST_MISSING: /);
+    expect(untrusted.code).toBe(2);
     expect(dbState(dataDir)).toEqual(before);
   });
 
