@@ -196,7 +196,7 @@ function parseJson(bytes: Buffer, what: string): Record<string, unknown> {
 }
 
 /** The JWS: signer by x5t#S256, ES256 signature over ASCII(protected || '.' || payload). */
-function verifyJws(raw: Record<string, unknown>, anchors: TrustAnchors, warnings: Set<string>): { payload: Record<string, unknown>; signerSha256: string } {
+function verifyJws(raw: Record<string, unknown>, anchors: TrustAnchors, now: Date, warnings: Set<string>): { payload: Record<string, unknown>; signerSha256: string } {
   for (const m of ['protected', 'payload', 'signature']) {
     if (typeof raw[m] !== 'string') throw new EntryRefused('MANIFEST_MALFORMED', `it has no "${m}" string (a flattened JWS, RFC 7515 7.2.2)`);
   }
@@ -229,6 +229,8 @@ function verifyJws(raw: Record<string, unknown>, anchors: TrustAnchors, warnings
   if (typeof protectedHeader.kid === 'string' && signer.ski && protectedHeader.kid !== encodeBase64Url(signer.ski)) {
     warnings.add(`an entry's kid (${protectedHeader.kid}) is not the subject key identifier of its signer certificate (kid is informational; the signer was chosen by x5t#S256)`);
   }
+  // every member is checked to be base64url before the signing input is built from it
+  const payloadBytes = decode(raw.payload, 'the payload');
   const signature = decode(raw.signature, 'the signature');
   if (signature.length !== scheme.signatureBytes) {
     throw new EntryRefused('MANIFEST_SIGNATURE_INVALID', `its signature is ${signature.length} bytes, not the ${scheme.signatureBytes}-byte R||S of ${String(alg)} (RFC 7518 3.4)`);
@@ -247,10 +249,10 @@ function verifyJws(raw: Record<string, unknown>, anchors: TrustAnchors, warnings
     );
   }
   const expired = Date.parse(signer.cert.validTo);
-  if (!Number.isNaN(expired) && expired < Date.now()) {
+  if (!Number.isNaN(expired) && expired < now.getTime()) {
     warnings.add(`the manifest signer certificate ${signer.cert.subject.replace(/\n/g, ', ')} expired on ${new Date(expired).toISOString()}; it still verifies the entries it signed (Microchip rotates its manifest signers)`);
   }
-  return { payload: parseJson(decode(raw.payload, 'the payload'), 'payload'), signerSha256: signer.sha256.toString('hex') };
+  return { payload: parseJson(payloadBytes, 'payload'), signerSha256: signer.sha256.toString('hex') };
 }
 
 /** The JWK's P-256 key as an uncompressed SPKI. */
@@ -318,7 +320,7 @@ function certifiedKey(
 
 function verifyEntry(raw: unknown, index: number, anchors: TrustAnchors, now: Date, warnings: Set<string>): VerifiedSeEntry {
   if (!isObject(raw)) throw new EntryRefused('MANIFEST_MALFORMED', 'it is not a JSON object (a SignedSecureElement)');
-  const { payload, signerSha256 } = verifyJws(raw, anchors, warnings);
+  const { payload, signerSha256 } = verifyJws(raw, anchors, now, warnings);
   const uniqueId = normaliseUniqueId(payload.uniqueId);
   if (!uniqueId) throw new EntryRefused('MANIFEST_MALFORMED', `its signed uniqueId ${JSON.stringify(payload.uniqueId)} is not a hex serial number`);
   if (isObject(raw.header) && raw.header.uniqueId !== undefined && normaliseUniqueId(raw.header.uniqueId) !== uniqueId) {
