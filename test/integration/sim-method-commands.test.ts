@@ -12,7 +12,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, KeyUsage, id_ce_keyUsage } from '@peculiar/asn1-x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MethodId } from '../../src/core/method-id';
-import { parseVoucherJws, signVoucherJws, verifyVoucherJws } from '../../src/core/voucher';
+import { parseVoucherCms, signVoucherCms, voucherCmsSignatureProblem } from '../../src/core/voucher-cms';
 import type { DeviceClient, DeviceIdentity } from '../../src/device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../src/device/protocol/challenge';
 import { Item, KeyLocation } from '../../src/device/protocol/commands';
@@ -81,10 +81,10 @@ async function installAndRunBrski(client: DeviceClient, serial: string, birthSpk
   const nonce = randomBytes(16);
   const createdOn = new Date('2026-05-01T08:00:00.000Z');
   const request = await client.buildVoucherRequest({ nonce, registrarCertificate: registrar.certificate, createdOn });
-  expect(verifyVoucherJws(request, birthSpki)).toBe(true);
-  const parsed = parseVoucherJws(request);
-  expect(parsed.header.x5c).toEqual([leaf.toString('base64'), idevidCa.certificate.toString('base64')]);
-  expect(parsed.payload).toEqual({
+  const parsed = parseVoucherCms(request);
+  expect(parsed.certificates).toEqual([leaf, idevidCa.certificate]);
+  expect(voucherCmsSignatureProblem(parsed, leaf)).toBeNull(); // the leaf certifies birthSpki
+  expect(parsed.json).toEqual({
     'ietf-voucher-request:voucher': {
       assertion: 'proximity',
       'created-on': createdOn.toISOString(),
@@ -97,7 +97,7 @@ async function installAndRunBrski(client: DeviceClient, serial: string, birthSpk
   // What the MASA answers: a voucher for this serial and nonce, signed by its voucher key.
   const voucherFor = (n: Buffer) =>
     Buffer.from(
-      signVoucherJws(
+      signVoucherCms(
         {
           'ietf-voucher:voucher': {
             assertion: 'logged',
@@ -107,8 +107,7 @@ async function installAndRunBrski(client: DeviceClient, serial: string, birthSpk
             'pinned-domain-cert': registrar.certificate.toString('base64'),
           },
         },
-        [masa.signingCert, masa.ca.certificate],
-        derSign(masa.signingKey),
+        { certificates: [masa.signingCert, masa.ca.certificate], sign: derSign(masa.signingKey) },
       ),
     );
   const wrong = client.verifyVoucher(voucherFor(randomBytes(16)));

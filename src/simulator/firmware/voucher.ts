@@ -1,12 +1,13 @@
 /**
  * BRSKI on the device (RFC 8995): the pledge voucher-request signed with the birth key, and the
- * check of the MASA's voucher against the trust anchor installed at the factory. Both are compact
- * JWS (src/core/voucher.ts, docs/crypto-constructions.md §3).
+ * check of the MASA's voucher against the trust anchor installed at the factory. Both are CMS
+ * SignedData, `application/voucher-cms+json` (src/core/voucher-cms.ts, docs/brski.md,
+ * docs/crypto-constructions.md §4).
  */
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
-import { VOUCHER_KEY, VOUCHER_REQUEST_KEY, VoucherJwsError, parseVoucherJws, signVoucherJws, verifyVoucherJws, voucherJwsCertificates, type ParsedVoucherJws } from '../../core/voucher';
+import { VOUCHER_KEY, VOUCHER_REQUEST_KEY, VoucherCmsError, parseVoucherCms, signVoucherCms, voucherBody, voucherCmsSignatureProblem, type ParsedVoucherCms } from '../../core/voucher-cms';
 import { tlv, type TlvItem, type TlvReader } from '../../device/framing/tlv';
 import { Item, Tag } from '../../device/protocol/commands';
 import { DeviceStatus } from '../../device/protocol/status';
@@ -90,9 +91,9 @@ export class VoucherFirmware {
       nonce: nonce.toString('base64'),
     };
     if (registrarCert) voucher['proximity-registrar-cert'] = registrarCert.toString('base64');
-    const jws = signVoucherJws({ [VOUCHER_REQUEST_KEY]: voucher }, s.chain, (data) => key.sign(data));
+    const cms = signVoucherCms({ [VOUCHER_REQUEST_KEY]: voucher }, { certificates: s.chain, sign: (data) => key.sign(data), signingTime: createdOn });
     s.voucherNonce = Buffer.from(nonce);
-    return [tlv.bytes(Tag.VOUCHER_REQUEST, Buffer.from(jws, 'utf8'))];
+    return [tlv.bytes(Tag.VOUCHER_REQUEST, cms)];
   }
 
   verifyVoucher(s: DeviceState, req: TlvReader, now: Date = new Date()): TlvItem[] {
@@ -102,18 +103,17 @@ export class VoucherFirmware {
     const nonce = s.voucherNonce;
     if (!nonce) throw new Refusal(DeviceStatus.BAD_STATE, 'no voucher-request outstanding: ask BUILD_VOUCHER_REQUEST first');
 
-    let jws: ParsedVoucherJws;
+    let cms: ParsedVoucherCms;
     try {
-      jws = parseVoucherJws(voucherBytes);
+      cms = parseVoucherCms(voucherBytes);
     } catch (err) {
-      throw failed(`voucher is not a compact JWS: ${err instanceof VoucherJwsError ? err.message : 'unreadable'}`);
+      throw failed(`voucher is not a CMS SignedData: ${err instanceof VoucherCmsError ? err.message : 'unreadable'}`);
     }
-    if (jws.header.alg !== 'ES256') throw failed(`voucher alg ${String(jws.header.alg)} is not ES256`);
-    const x5c = voucherJwsCertificates(jws.header);
-    const signerDer = x5c[0];
-    if (!signerDer) throw failed('voucher has no x5c signer certificate');
+    // The MASA carries its signing certificate; a MASA that signs with the anchor's own key may leave it out.
+    const signerDer = cms.signerCertificate ?? (cms.certificates.length === 0 ? anchorDer : undefined);
+    if (!signerDer) throw failed('voucher carries no signer certificate');
     const signer = parseCertificate(signerDer);
-    if (!signer) throw failed('voucher x5c[0] is not a DER certificate');
+    if (!signer) throw failed('voucher signer certificate is not a DER certificate');
 
     // The signer is the trust anchor itself, or a certificate the anchor signed.
     if (!signerDer.equals(anchorDer)) {
@@ -122,11 +122,11 @@ export class VoucherFirmware {
       if (!anchorKey) throw failed('the installed MASA trust anchor has no usable public key');
       if (!signedBy(signer, anchorKey)) throw failed('voucher not signed by the MASA trust anchor');
     }
-    if (!verifyVoucherJws(voucherBytes, spkiOf(signer))) throw failed('voucher signature does not verify with its x5c signer certificate');
+    const problem = voucherCmsSignatureProblem(cms, signerDer);
+    if (problem) throw failed(`voucher signature does not verify: ${problem}`);
 
-    const body = jws.payload[VOUCHER_KEY];
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw failed(`voucher payload has no ${VOUCHER_KEY} object`);
-    const v = body as Record<string, unknown>;
+    const v = voucherBody(cms, VOUCHER_KEY);
+    if (!v) throw failed(`voucher payload has no ${VOUCHER_KEY} object`);
     if (typeof v.assertion !== 'string' || !ASSERTIONS.includes(v.assertion)) throw failed('voucher has no valid assertion');
     const serial = deviceSerial(s);
     if (serial === undefined || v['serial-number'] !== serial) throw failed('voucher serial-number does not match this device');

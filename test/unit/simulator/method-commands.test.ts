@@ -2,10 +2,10 @@
  * The simulated firmware's method commands through VirtualDevice.handleRequest: seed derivation
  * (method 5), method gating, and the BRSKI voucher-request / voucher check with every refusal.
  */
-import { randomBytes } from 'node:crypto';
+import { X509Certificate, randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deriveSeedPublicKeySpki } from '../../../src/core/seed-derivation';
-import { parseVoucherJws, signVoucherJws, verifyVoucherJws } from '../../../src/core/voucher';
+import { parseVoucherCms, signVoucherCms, voucherCmsSignatureProblem } from '../../../src/core/voucher-cms';
 import { tlv } from '../../../src/device/framing/tlv';
 import { Command, Item, KeyLocation, Tag } from '../../../src/device/protocol/commands';
 import { DeviceStatus } from '../../../src/device/protocol/status';
@@ -64,9 +64,9 @@ describe('BRSKI voucher-request and voucher on the device', () => {
     return call(device, Command.BUILD_VOUCHER_REQUEST, [tlv.bytes(Tag.NONCE, nonce), ...extra.map(([t, v]) => tlv.bytes(t, v))]);
   }
 
-  function voucher(fields: Record<string, unknown>, opts: { key?: Parameters<typeof derSign>[0]; x5c?: Buffer[] } = {}): Buffer {
-    const jws = signVoucherJws({ 'ietf-voucher:voucher': fields }, opts.x5c ?? [masa.signingCert], derSign(opts.key ?? masa.signingKey));
-    return Buffer.from(jws, 'utf8');
+  /** The MASA's voucher: CMS SignedData, signer certificate first in `certificates`. */
+  function voucher(fields: Record<string, unknown>, opts: { key?: Parameters<typeof derSign>[0]; certificates?: Buffer[]; wrapper?: string } = {}): Buffer {
+    return signVoucherCms({ [opts.wrapper ?? 'ietf-voucher:voucher']: fields }, { certificates: opts.certificates ?? [masa.signingCert], sign: derSign(opts.key ?? masa.signingKey) });
   }
 
   const fieldsFor = (nonce: Buffer, over: Record<string, unknown> = {}) => ({
@@ -80,15 +80,16 @@ describe('BRSKI voucher-request and voucher on the device', () => {
 
   const verify = (device: VirtualDevice, v: Buffer) => call(device, Command.VERIFY_VOUCHER, [tlv.bytes(Tag.VOUCHER, v)]);
 
-  it('builds a pledge voucher-request signed with the birth key, x5c = the IDevID chain', async () => {
+  it('builds a pledge voucher-request: CMS signed with the birth key, carrying the IDevID chain', async () => {
     const { device, leaf, spki } = await provisioned();
     const nonce = randomBytes(16);
     const registrar = (await makeSoftwareCa('Registrar')).certificate;
     const createdOn = '2026-03-01T12:00:00.000Z';
-    const jws = ok(voucherRequest(device, nonce, [[Tag.REGISTRAR_CERT, registrar], [Tag.CREATED_ON, Buffer.from(createdOn)]])).required(Tag.VOUCHER_REQUEST, 'VOUCHER_REQUEST');
-    const parsed = parseVoucherJws(jws.toString('utf8'));
-    expect(parsed.header).toEqual({ alg: 'ES256', typ: 'voucher-jws+json', x5c: [leaf.toString('base64'), idevidCa.certificate.toString('base64')] });
-    expect(parsed.payload).toEqual({
+    const cms = ok(voucherRequest(device, nonce, [[Tag.REGISTRAR_CERT, registrar], [Tag.CREATED_ON, Buffer.from(createdOn)]])).required(Tag.VOUCHER_REQUEST, 'VOUCHER_REQUEST');
+    const parsed = parseVoucherCms(cms);
+    expect(parsed.certificates).toEqual([leaf, idevidCa.certificate]);
+    expect(parsed.signerCertificate).toEqual(leaf);
+    expect(parsed.json).toEqual({
       'ietf-voucher-request:voucher': {
         assertion: 'proximity',
         'created-on': createdOn,
@@ -97,7 +98,10 @@ describe('BRSKI voucher-request and voucher on the device', () => {
         'proximity-registrar-cert': registrar.toString('base64'),
       },
     });
-    expect(verifyVoucherJws(jws, spki)).toBe(true);
+    expect(voucherCmsSignatureProblem(parsed, leaf)).toBeNull();
+    expect(parsed.signingTime?.toISOString()).toBe(createdOn);
+    // the signer is the IDevID over the birth key
+    expect(new X509Certificate(leaf).publicKey.export({ format: 'der', type: 'spki' })).toEqual(spki);
     expect(device.current.voucherNonce).toEqual(nonce);
   });
 
@@ -130,7 +134,7 @@ describe('BRSKI voucher-request and voucher on the device', () => {
     const { device } = await provisioned();
     const nonce = randomBytes(16);
     ok(voucherRequest(device, nonce));
-    expect(verify(device, voucher(fieldsFor(nonce), { key: masa.ca.key, x5c: [masa.ca.certificate] })).status).toBe(DeviceStatus.OK);
+    expect(verify(device, voucher(fieldsFor(nonce), { key: masa.ca.key, certificates: [masa.ca.certificate] })).status).toBe(DeviceStatus.OK);
   });
 
   it('needs the MASA trust anchor and an outstanding voucher-request (BAD_STATE)', async () => {
@@ -152,16 +156,14 @@ describe('BRSKI voucher-request and voucher on the device', () => {
     const cases: Array<[Buffer, string | RegExp]> = [
       [voucher(fieldsFor(randomBytes(16))), 'voucher nonce does not match'],
       [voucher(fieldsFor(nonce, { 'serial-number': 'DEMO-000008' })), 'voucher serial-number does not match this device'],
-      [voucher(fieldsFor(nonce), { key: otherMasa.signingKey, x5c: [otherMasa.signingCert] }), 'voucher not signed by the MASA trust anchor'],
-      [voucher(fieldsFor(nonce), { key: stranger.key }), 'voucher signature does not verify with its x5c signer certificate'],
+      [voucher(fieldsFor(nonce), { key: otherMasa.signingKey, certificates: [otherMasa.signingCert] }), 'voucher not signed by the MASA trust anchor'],
+      [voucher(fieldsFor(nonce), { key: stranger.key }), 'voucher signature does not verify: the CMS signature does not verify with the signer certificate'],
       [voucher(fieldsFor(nonce, { assertion: undefined })), 'voucher has no valid assertion'],
       [voucher(fieldsFor(nonce, { assertion: 'trust-me' })), 'voucher has no valid assertion'],
       [voucher(fieldsFor(nonce, { 'pinned-domain-cert': undefined })), 'voucher has no pinned-domain-cert'],
       [voucher(fieldsFor(nonce, { 'expires-on': '2020-01-01T00:00:00Z' })), 'voucher has expired'],
-      [voucher(fieldsFor(nonce), { x5c: [] }), 'voucher has no x5c signer certificate'],
-      [voucher(fieldsFor(nonce), { x5c: [Buffer.from('junk')] }), 'voucher x5c[0] is not a DER certificate'],
-      [Buffer.from(signVoucherJws({ 'ietf-voucher-request:voucher': fieldsFor(nonce) }, [masa.signingCert], derSign(masa.signingKey))), 'voucher payload has no ietf-voucher:voucher object'],
-      [Buffer.from('definitely.not.a-jws!'), /^voucher is not a compact JWS/],
+      [voucher(fieldsFor(nonce), { wrapper: 'ietf-voucher-request:voucher' }), 'voucher payload has no ietf-voucher:voucher object'],
+      [Buffer.from('definitely.not.a-jws!'), /^voucher is not a CMS SignedData/],
     ];
     for (const [v, detail] of cases) {
       const r = verify(device, v);
@@ -169,10 +171,12 @@ describe('BRSKI voucher-request and voucher on the device', () => {
       if (typeof detail === 'string') expect(r.detail).toBe(detail);
       else expect(r.detail).toMatch(detail);
     }
-    // Tampered payload after signing.
-    const good = voucher(fieldsFor(nonce)).toString('utf8').split('.');
-    const forged = Buffer.from(JSON.stringify({ 'ietf-voucher:voucher': fieldsFor(nonce, { assertion: 'verified' }) })).toString('base64url');
-    expect(verify(device, Buffer.from(`${good[0]}.${forged}.${good[2]}`)).detail).toBe('voucher signature does not verify with its x5c signer certificate');
+    // Tampered content after signing (same length: logged -> proxim would not fit; flip one letter).
+    const good = voucher(fieldsFor(nonce));
+    const at = good.indexOf(Buffer.from('"logged"'));
+    const forged = Buffer.from(good);
+    forged[at + 1] = 'L'.charCodeAt(0);
+    expect(verify(device, forged).detail).toBe('voucher signature does not verify: the messageDigest signed attribute does not match the content');
     // The nonce survives failures: the right voucher still passes.
     expect(verify(device, voucher(fieldsFor(nonce))).status).toBe(DeviceStatus.OK);
   });
