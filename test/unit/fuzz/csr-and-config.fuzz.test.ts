@@ -123,9 +123,12 @@ describe('fuzz: configuration files', () => {
     const entries = Array.isArray(root) ? root.map((v, i) => [i, v] as const) : Object.entries(root as Record<string, unknown>);
     if (entries.length === 0) return replacement;
     const [key, child] = entries[path[0]! % entries.length]!;
-    const copy: Record<string | number, unknown> = Array.isArray(root) ? [...root] : { ...(root as Record<string, unknown>) };
-    copy[key] = replaceAt(child, path.slice(1), replacement);
-    return copy;
+    if (Array.isArray(root)) {
+      const copy: unknown[] = [...root];
+      copy[key as number] = replaceAt(child, path.slice(1), replacement);
+      return copy;
+    }
+    return { ...(root as Record<string, unknown>), [key]: replaceAt(child, path.slice(1), replacement) };
   }
 
   it('answers random JSON and mutated defaults with a config or CONFIG_INVALID, never a crash', () => {
