@@ -242,6 +242,43 @@ export const SeVendorConfigSchema = z
   })
   .strict();
 
+/**
+ * Records + sync (docs/records-and-sync.md, docs/sync-api.md): where the outbox delivers signed
+ * device records. A target that is not configured is `disabled` (contracts.md §5); no `sync` at
+ * all = both disabled. Paths are absolute or relative to the data dir; the client key and
+ * certificate default to what `station ca station-cert` writes (sync/client-key.pem, a 0600
+ * file separate from the HSM key, and sync/client-cert.pem).
+ */
+export const SyncTargetConfigSchema = z
+  .object({
+    url: z.string().regex(/^https:\/\/[^\s/]+(\/[^\s]*)?$/, 'an https:// URL'),
+    /** PEM: the CA that issued the service's TLS certificate. */
+    serverCaCertificate: z.string().min(1),
+  })
+  .strict();
+
+export const SyncConfigSchema = z
+  .object({
+    masa: SyncTargetConfigSchema.optional(),
+    supplyChain: SyncTargetConfigSchema.optional(),
+    clientKey: z.string().min(1).default('sync/client-key.pem'),
+    clientCertificate: z.string().min(1).default('sync/client-cert.pem'),
+    /** Records per request (docs/sync-api.md allows 1..1000). */
+    batchSize: z.number().int().min(1).max(1000).default(200),
+    requestTimeoutMs: z.number().int().positive().default(15_000),
+    retry: z
+      .object({
+        initialMs: z.number().int().positive().default(1000),
+        maxMs: z.number().int().positive().default(300_000),
+        factor: z.number().min(1).max(10).default(2),
+      })
+      .strict()
+      .default({ initialMs: 1000, maxMs: 300_000, factor: 2 }),
+    /** While a target refuses the station (401/403), how often to try it again. */
+    pauseProbeMs: z.number().int().positive().default(30_000),
+  })
+  .strict();
+
 export const StationConfigSchema = z
   .object({
     stationId: z.string().regex(/^[A-Za-z0-9_.\-]{1,64}$/),
@@ -254,6 +291,7 @@ export const StationConfigSchema = z
     ports: z.array(z.string()).default([]),
     discovery: DiscoveryConfigSchema.default({ watch: ['/dev/serial/by-id/*'], usbFilters: [] }),
     seVendor: SeVendorConfigSchema.optional(),
+    sync: SyncConfigSchema.optional(),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -283,6 +321,8 @@ export type UsbFilter = z.infer<typeof UsbFilterSchema>;
 export type DiscoveryConfig = z.infer<typeof DiscoveryConfigSchema>;
 export type SeVendorConfig = z.infer<typeof SeVendorConfigSchema>;
 export type StationConfig = z.infer<typeof StationConfigSchema>;
+export type SyncConfig = z.infer<typeof SyncConfigSchema>;
+export type SyncTargetConfig = z.infer<typeof SyncTargetConfigSchema>;
 
 /**
  * The embedded defaults: the demo line. Its product profile turns on every IDevID

@@ -39,6 +39,9 @@ import { supplySimulatedSes } from './simulate/simulated-se-vendor';
 import type { MethodServices } from '../methods/key-method';
 import { importSeedFile, type SeedFileImportSummary } from '../methods/seed-derived/seed-import';
 
+import { ensureStationPki } from '../hsm/identity/station-pki';
+import { openStationSync, type StationSync } from './sync/station-sync';
+
 export interface StationDeps {
   dataDir: string;
   log: Logger;
@@ -65,6 +68,8 @@ export interface BatchRequest {
   ca?: IdevidCa;
   /** Method 3: use keys prepared ahead (default) or make them during the run. */
   inject?: InjectMode;
+  /** Records + sync: after the last device, wait up to this long for the outbox to drain (the report then says delivered). */
+  waitSyncSeconds?: number;
 }
 
 export interface Station {
@@ -156,9 +161,12 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
     return wo;
   };
 
-  const pkiInit = () => {
+  const pkiInit = async () => {
     const firstProduct = Object.values(config.products)[0];
-    return initTestPki({ dataDir, hsm: config.hsm, organization: firstProduct?.idevid.organization ?? 'Test Devices', env });
+    const result = await initTestPki({ dataDir, hsm: config.hsm, organization: firstProduct?.idevid.organization ?? 'Test Devices', env });
+    // records + sync: the station CA, the record-signing identity key and the TLS client key (docs/records-and-sync.md)
+    await ensureStationPki({ hsm: config.hsm, dataDir, stationId: config.stationId, organization: firstProduct?.idevid.organization ?? 'Test Devices', env });
+    return result;
   };
 
   const withLabels = async <T>(request: LabelCommandRequest, fn: (labels: LabelService, store: SqliteRecordStore) => Promise<T>): Promise<T> => {
@@ -217,6 +225,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       // Fail fast, before any device is touched: the HSM (PIN, key audit, chain) and the database.
       let ca: IdevidCa | undefined;
       let store: SqliteRecordStore | undefined;
+      let sync: StationSync | undefined;
       let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
       try {
         ca = request.ca ?? openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e) });
@@ -230,6 +239,10 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         }
         store.ensureWorkOrder(wo);
         const issuer = new IdevidIssuer(ca.signer, ca.chain, store);
+        // records + sync: signer (station identity in the HSM worker), recorder, background relay
+        const openedSync = await openStationSync({ config, dataDir, store, worker: ca.signer, log });
+        sync = openedSync;
+        openedSync.relay?.start();
         methodServices.seedVault = new Pkcs11SeedVault(ca.signer, config.hsm);
         methodServices.seedStore = new SqliteSeedStore(store.db, config.stationId);
         // Method 3: mechanisms, KEK and self-check in the HSM worker, and keys an earlier stop left half-way.
@@ -284,6 +297,8 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             log,
             signal: request.signal,
             onStage: request.onEvent,
+            recorder: openedSync.recorder,
+            onQueued: () => openedSync.relay?.kick(),
           },
           {
             ports,
@@ -297,6 +312,12 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         );
         const counts = countDevices(devices);
         store.finishRun(runId, counts);
+        if (openedSync.relay && request.waitSyncSeconds !== undefined) {
+          const drain = await openedSync.relay.drain(request.waitSyncSeconds * 1000, request.signal);
+          (drain.drained ? log.info.bind(log) : log.warn.bind(log))({ ...drain }, drain.drained ? 'outbox drained' : 'outbox not drained within --wait-sync');
+        }
+        // each device's sync state as the outbox has it now (contracts.md §5)
+        for (const d of devices) if (d.serial) d.sync = openedSync.recorder.syncStates(d.serial);
         const report: RunReport = {
           schemaVersion: 1,
           runId,
@@ -326,6 +347,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         throw err;
       } finally {
         await simulator?.stop();
+        await sync?.close();
         store?.close();
         if (!request.ca) await ca?.close();
       }

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { StationConfig } from '../../core/config';
 import { createCaKey, exportCa, installCaChain, showCa, type CaShowReport } from '../../hsm/ca/ca-admin';
+import { ensureStationPki } from '../../hsm/identity/station-pki';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { cliErrorLine } from './cli-support';
 
@@ -131,6 +132,28 @@ export function registerCaCommand(program: Command, deps: CaCommandDeps): Comman
         const r = showCa({ hsm: config.hsm, dataDir, env, label: opts.label, token: opts.token });
         out.write(opts.json ? JSON.stringify(r, null, 2) + '\n' : formatShowReport(r));
         exit(r.ok ? ExitCode.OK : ExitCode.HSM);
+      } catch (e) {
+        fail(e);
+      }
+    });
+
+  ca.command('station-cert')
+    .description('records + sync: the station CA, the station identity key (signs device records; on the HSM) and its certificate (CN = station id), and the TLS client key (0600 file) and certificate for mTLS; creates what is missing')
+    .option('--reissue', 'issue new station certificates and a new TLS client key even if the present ones are good')
+    .action(async (opts: { reissue?: boolean }) => {
+      try {
+        const { config, dataDir } = context();
+        const wo = config.workOrders.find((w) => w.id === config.defaultWorkOrder);
+        const organization = (wo ? config.products[wo.product]?.idevid.organization : undefined) ?? 'Test Devices';
+        const r = await ensureStationPki({ hsm: config.hsm, dataDir, stationId: config.stationId, organization, env, reissue: opts.reissue === true });
+        const made = Object.entries(r.created).filter(([, v]) => v).map(([k]) => k);
+        out.write(
+          `${made.length ? `created: ${made.join(', ')}` : 'station certificates present and valid; nothing changed'}\n` +
+            `station CA (give this to the MASA and the supply-chain service): ${r.paths.stationCa}\n` +
+            `station certificate (record signing, CN=${config.stationId}): ${r.paths.identityCertificate}\n` +
+            `TLS client key (0600): ${r.paths.clientKey}\nTLS client certificate: ${r.paths.clientCertificate}\n`,
+        );
+        exit(ExitCode.OK);
       } catch (e) {
         fail(e);
       }

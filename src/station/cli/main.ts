@@ -10,6 +10,11 @@ import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
 import { registerCaCommand } from './ca-command';
+import { registerAuditCommand } from './audit-command';
+import { registerDbCommand } from './db-command';
+import { registerDeviceCommand } from './device-command';
+import { registerExportCommand } from './export-command';
+import { registerSyncCommand } from './sync-command';
 import { registerImportCommand } from './import-command';
 import { parseInjectMode, registerPrepareCommand } from './prepare-command';
 import { ExitCode, exitCodeFor } from './exit-codes';
@@ -103,7 +108,8 @@ export function main(argv: string[]): void {
     .option('--out <DIR>', 'where report.json, certificates and labels go', 'out')
     .option('--printer <URI>', 'printer for this run: file:DIR, tcp://HOST:PORT, serial:/dev/ttyX, cups:QUEUE')
     .option('--inject <WAY>', 'method factory-injected-key: prepared (keys made ahead with station prepare; default) or at-station (made during the run)', parseInjectMode)
-    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string; inject?: 'prepared' | 'at-station' }) => {
+    .option('--wait-sync <SECONDS>', 'after the last device, wait up to SECONDS for the outbox to drain; exit 0 only if every passed device is then delivered to every configured service', positiveInt)
+    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string; inject?: 'prepared' | 'at-station'; waitSync?: number }) => {
       const g = program.opts<GlobalOptions>();
       const outDir = resolve(opts.out);
       const dataDir = resolve(g.dataDir && program.getOptionValueSource('dataDir') !== 'default' ? g.dataDir : join(outDir, 'data'));
@@ -156,9 +162,13 @@ export function main(argv: string[]): void {
         process.stderr.write(
           `${c.passed}/${c.total} passed, ${c.failed} failed${c.labelPending ? `, ${c.labelPending} label(s) pending` : ''}; report: ${join(outDir, 'report.json')}\n`,
         );
-        process.exit(c.failed > 0 ? ExitCode.DEVICE_FAILED : ExitCode.OK);
+        // --wait-sync: a passed device counts only once every configured service has its record (contracts.md §1, §5)
+        const undelivered = opts.waitSync === undefined ? [] : report.devices.filter((d) => d.status === 'passed' && Object.values(d.sync).some((st) => st !== 'delivered' && st !== 'disabled'));
+        if (undelivered.length > 0) process.stderr.write(`${undelivered.length} passed device(s) not delivered to every service within --wait-sync ${opts.waitSync}s; "station sync status" shows the backlog\n`);
+        process.exit(c.failed > 0 || undelivered.length > 0 ? ExitCode.DEVICE_FAILED : ExitCode.OK);
       } catch (err) {
         progress.stop();
+          waitSyncSeconds: opts.waitSync,
         fail(err);
       }
     });
@@ -203,6 +213,11 @@ export function main(argv: string[]): void {
   registerPortsCommand(program, { loadConfig });
   registerProfileCommand(program, { loadConfig });
   registerCaCommand(program, { loadConfig });
+  registerSyncCommand(program, { loadConfig });
+  registerAuditCommand(program, { loadConfig });
+  registerDbCommand(program, { loadConfig });
+  registerExportCommand(program, { loadConfig });
+  registerDeviceCommand(program, { loadConfig });
   registerImportCommand(program, { loadConfig });
   registerPrepareCommand(program, { loadConfig });
 

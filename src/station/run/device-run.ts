@@ -21,6 +21,7 @@ import { checkCsr } from '../../hsm/ca/csr-check';
 import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
 import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
+import type { DeviceRecorder } from '../../manufacturer-db/records/device-recorder';
 import type { DeviceReportRecord, KeyMethod, MethodFacts } from '../../methods/key-method';
 import type { LabelService } from '../labels/label-service';
 import { blankDeviceReport, type DeviceReport } from './report';
@@ -49,6 +50,14 @@ export interface DeviceRunContext {
   installItems?: readonly InstallItem[];
   /** Each stage as it starts and ends, per port (the GUI's tiles, the bridge's event stream). */
   onStage?: (event: StageEvent & { port: string; serial: string | null }) => void;
+  /**
+   * Records + sync (docs/records-and-sync.md): signs each record and queues it for the sync
+   * targets in the record stage's transaction, and queues the void of a failed device's
+   * certificate. Absent: the store records unsigned, nothing is queued (tests of other stages).
+   */
+  recorder?: DeviceRecorder;
+  /** Called in the queue-sync stage: the relay delivers what was queued now. */
+  onQueued?: () => void;
 }
 
 export interface InstallItem {
@@ -239,14 +248,21 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     });
 
     await stages.run('record', async () => {
-      ctx.store.recordVerified({
+      const recordInput = {
         serial: assignedSerial,
         keyOrigin: ctx.method.keyOrigin,
         publicKeySpki: fromReport?.publicKeySpki ?? certSpki,
         dppUri: fromReport?.dppUri ?? dpp,
         stages: stages.stages,
         runId: ctx.runId,
-      });
+      };
+      // record + signed record + audit + outbox rows in one transaction (records-and-sync.md)
+      if (ctx.recorder) {
+        const { seSerial, chipId, preparedKeyId, manifestEntryId } = facts;
+        await ctx.recorder.recordVerified({ ...recordInput, facts: { seSerial, chipId, preparedKeyId, manifestEntryId } });
+      } else {
+        ctx.store.recordVerified(recordInput);
+      }
       await ctx.method.afterRecord?.({ serial: assignedSerial, workOrderId: ctx.workOrder.id, facts });
     });
     report.keyOrigin = ctx.method.keyOrigin;
@@ -284,7 +300,16 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       report.label = { state: 'pending', reason: `${e.code}: ${e.message}` };
       log.warn({ code: e.code, reason: e.message }, 'label not printed; the device stays passed with its label pending');
     }
-    stages.skip('queue-sync'); // no sync targets in this cut: both states are "disabled"
+    if (ctx.recorder && ctx.recorder.targets.length > 0) {
+      // The outbox rows committed with the record; this stage hands them to the relay.
+      await stages.run('queue-sync', () => {
+        ctx.onQueued?.();
+        const state = (t: 'masa' | 'supply-chain') => (ctx.recorder!.targets.includes(t) ? 'pending' : 'disabled');
+        report.sync = { masa: state('masa'), supplyChain: state('supply-chain') };
+      });
+    } else {
+      stages.skip('queue-sync'); // no sync target configured: both states are "disabled"
+    }
     log.info({ serial, durationMs: stages.stages.reduce((a, s) => a + s.durationMs, 0) }, 'device passed');
     return report;
   } catch (err) {
@@ -303,7 +328,16 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       if (serial) {
         report.disposition = 'rework';
         try {
-          ctx.store.markFailed(serial, ctx.runId, report.error, stages.stages, 'rework');
+          if (ctx.recorder) {
+            // A certificate issued to a failed device is voided, and the void is queued for sync.
+            const failed = await ctx.recorder.markFailed(serial, ctx.runId, report.error, stages.stages, 'rework', { keyOrigin: ctx.method.keyOrigin, dppUri: report.dppUri });
+            if (failed.voidError !== undefined) {
+              log.error({ code: asStationError(failed.voidError).code, reason: asStationError(failed.voidError).message }, 'the certificate is void locally, but its void record could not be signed');
+            }
+            if (failed.voidQueued) ctx.onQueued?.();
+          } else {
+            ctx.store.markFailed(serial, ctx.runId, report.error, stages.stages, 'rework');
+          }
         } catch (dbErr) {
           log.error({ code: asStationError(dbErr).code }, 'could not mark the device failed in the database');
         }
