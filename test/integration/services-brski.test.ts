@@ -87,7 +87,10 @@ describe('station qa brski', () => {
     expect(checked.code, checked.out).toBe(0);
     expect(JSON.parse(checked.out.slice(0, checked.out.lastIndexOf('}') + 1))).toMatchObject({ [VOUCHER_KEY]: { 'serial-number': serials[0], assertion: 'proximity' } });
     // the device really signed the pledge request with the IDevID the station issued over its SE key
-    const pledge = parseVoucherCms(readFileSync(join(out, 'brski', `${serials[0]}-pledge-voucher-request.cms`)));
+    const pledgePath = join(out, 'brski', `${serials[0]}-pledge-voucher-request.cms`);
+    const pledgeChecked = openssl(['cms', '-verify', '-inform', 'DER', '-in', pledgePath, '-CAfile', join(out, 'certs', 'idevid-chain.pem'), '-purpose', 'any']);
+    expect(pledgeChecked.code, pledgeChecked.out).toBe(0);
+    const pledge = parseVoucherCms(readFileSync(pledgePath));
     const idevid = readFileSync(join(out, 'certs', `${serials[0]}.pem`), 'utf8');
     expect(pledge.signerCertificate!.toString('base64')).toBe(idevid.replace(/-----[^-]+-----|\s/g, ''));
     expect(voucherBody(parseVoucherCms(readFileSync(voucherPath)), VOUCHER_KEY)!['pinned-domain-cert']).toBe(readFileSync(join(data, 'brski-qa', 'domain-ca.pem'), 'utf8').replace(/-----[^-]+-----|\s/g, ''));

@@ -21,6 +21,8 @@ import { ExitCode, exitCodeFor } from './exit-codes';
 import { loadConfig } from './load-config';
 import { registerPortsCommand } from './ports-command';
 import { registerProfileCommand } from './profile-command';
+import { registerQaCommand } from './qa-command';
+import { startServicesForRun, type RunServices } from '../reference-services';
 import { createProgress } from './progress';
 import { cliErrorLine, positiveInt } from './cli-support';
 
@@ -109,7 +111,8 @@ export function main(argv: string[]): void {
     .option('--printer <URI>', 'printer for this run: file:DIR, tcp://HOST:PORT, serial:/dev/ttyX, cups:QUEUE')
     .option('--inject <WAY>', 'method factory-injected-key: prepared (keys made ahead with station prepare; default) or at-station (made during the run)', parseInjectMode)
     .option('--wait-sync <SECONDS>', 'after the last device, wait up to SECONDS for the outbox to drain; exit 0 only if every passed device is then delivered to every configured service', positiveInt)
-    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string; inject?: 'prepared' | 'at-station'; waitSync?: number }) => {
+    .option('--with-services', 'start the reference MASA and supply-chain service for this run (DATA/services) and sync to them')
+    .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string; inject?: 'prepared' | 'at-station'; waitSync?: number; withServices?: boolean }) => {
       const g = program.opts<GlobalOptions>();
       const outDir = resolve(opts.out);
       const dataDir = resolve(g.dataDir && program.getOptionValueSource('dataDir') !== 'default' ? g.dataDir : join(outDir, 'data'));
@@ -124,6 +127,7 @@ export function main(argv: string[]): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       const progress = createProgress();
+      let runServices: RunServices | undefined;
       try {
         const config = loadConfig(g.config);
         // --method alone picks the first work order of that method; with --work-order it is a check.
@@ -140,8 +144,13 @@ export function main(argv: string[]): void {
         mkdirSync(dataDir, { recursive: true, mode: 0o700 });
         chmodSync(dataDir, 0o700);
         const log = createFileLogger(join(outDir, 'station.log'), { station: config.stationId });
-        const station = createStation(config, { dataDir, log });
+        let station = createStation(config, { dataDir, log });
         if (opts.simulate !== undefined) await station.pkiInit();
+        // --with-services: the reference services for this run; the run's sync targets and MASA trust anchor point at them
+        if (opts.withServices) {
+          runServices = await startServicesForRun(config, dataDir);
+          station = createStation(runServices.config, { dataDir, log });
+        }
         const report = await station.runBatch({
           workOrderId,
           simulate: opts.simulate,
@@ -165,10 +174,12 @@ export function main(argv: string[]): void {
         // --wait-sync: a passed device counts only once every configured service has its record (contracts.md §1, §5)
         const undelivered = opts.waitSync === undefined ? [] : report.devices.filter((d) => d.status === 'passed' && Object.values(d.sync).some((st) => st !== 'delivered' && st !== 'disabled'));
         if (undelivered.length > 0) process.stderr.write(`${undelivered.length} passed device(s) not delivered to every service within --wait-sync ${opts.waitSync}s; "station sync status" shows the backlog\n`);
+        await runServices?.services.stop();
         process.exit(c.failed > 0 || undelivered.length > 0 ? ExitCode.DEVICE_FAILED : ExitCode.OK);
       } catch (err) {
         progress.stop();
           waitSyncSeconds: opts.waitSync,
+        await runServices?.services.stop();
         fail(err);
       }
     });
@@ -220,6 +231,7 @@ export function main(argv: string[]): void {
   registerDeviceCommand(program, { loadConfig });
   registerImportCommand(program, { loadConfig });
   registerPrepareCommand(program, { loadConfig });
+  registerQaCommand(program, { loadConfig });
 
   program.parseAsync(argv).catch(fail);
 }
