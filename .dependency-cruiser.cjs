@@ -67,6 +67,43 @@ module.exports = {
     nativeOnlyIn('serialport', ['^src/device/transport/serial-transport\\.ts$', '^src/device/transport/serial-port-list\\.ts$', '^src/simulator/device-port\\.ts$', '^src/label-printer/printers/serial-printer\\.ts$', 'node_modules']),
     nativeOnlyIn('node-hid', ['^src/device/transport/hid-transport\\.ts$', '^src/device/transport/hid-device-list\\.ts$', 'node_modules']),
     nativeOnlyIn('@napi-rs/canvas', ['^src/label-printer/renderers/png-label-renderer\\.ts$', 'node_modules']),
+    // The GUI (architecture.md): renderer <- station/contract types only; electron/preload <- station/contract only; electron/main <- station.
+    {
+      name: 'renderer-imports-only-the-contract',
+      severity: 'error',
+      from: { path: '^renderer/' },
+      to: { path: '^(src|electron)/', pathNot: '^src/station/contract/' },
+    },
+    {
+      name: 'renderer-imports-the-contract-as-types-only',
+      severity: 'error',
+      from: { path: '^renderer/' },
+      to: { path: '^src/station/contract/', dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'renderer-uses-no-node',
+      severity: 'error',
+      from: { path: '^renderer/src/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'electron-preload-imports-only-the-contract',
+      severity: 'error',
+      from: { path: '^electron/preload/' },
+      to: { path: '^(src|electron|renderer)/', pathNot: ['^electron/preload/', '^src/station/contract/'] },
+    },
+    {
+      name: 'electron-main-imports-only-the-station',
+      severity: 'error',
+      from: { path: '^electron/main/' },
+      to: { path: '^(src|electron|renderer)/', pathNot: ['^electron/main/', '^src/station/', '^electron/electron-surface\\.d\\.ts$'] },
+    },
+    {
+      name: 'nothing-in-src-imports-the-shell',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^(renderer|electron)/' },
+    },
     {
       name: 'no-circular',
       severity: 'error',

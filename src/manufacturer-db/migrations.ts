@@ -334,4 +334,22 @@ CREATE INDEX se_manifest_entries_bound ON se_manifest_entries(bound_serial) WHER
 CREATE INDEX se_manifest_entries_manifest ON se_manifest_entries(manifest_sha256);
 `,
   },
+  {
+    version: 8,
+    name: 'station users: operators and supervisors, scrypt PIN hashes, lockout',
+    sql: `
+CREATE TABLE users (
+  username        TEXT PRIMARY KEY,
+  display_name    TEXT NOT NULL,
+  role            TEXT NOT NULL CHECK (role IN ('operator', 'supervisor')),
+  pin_hash        BLOB NOT NULL,
+  pin_salt        BLOB NOT NULL,
+  pin_params      TEXT NOT NULL,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  locked_until    TEXT,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL
+);
+`,
+  },
 ];

@@ -47,7 +47,10 @@ export interface IdevidCa {
 export type IdevidCaOptions = Pick<
   Pkcs11WorkerSignerOptions,
   'sessions' | 'retries' | 'retryBackoffMs' | 'maxRestarts' | 'restartWindowMs' | 'restartBackoffMs' | 'requestTimeoutMs' | 'onEvent'
->;
+> & {
+  /** A PIN provider that replaces the configured source (the operator typed it at the GUI); called for the start-up login and each worker (re)start. */
+  pin?: () => string;
+};
 
 
 /**
@@ -61,7 +64,8 @@ export function openIdevidCa(configured: HsmConfig, dataDir: string, env: NodeJS
   const hsm: HsmConfig = { ...configured, module: key.module, tokenLabel: key.tokenLabel, caKeyLabel: key.keyLabel, pin: key.pin };
   if (hsm.module.includes('softhsm')) useSoftHsmConfig(ensureSoftHsmConfig(dataDir), env);
   const library = Pkcs11Library.open(hsm.module);
-  const token = Pkcs11Token.login(library, hsm.tokenLabel, readPin(hsm.pin, dataDir, env).pin);
+  const pinOf = options.pin ?? (() => readPin(hsm.pin, dataDir, env).pin);
+  const token = Pkcs11Token.login(library, hsm.tokenLabel, pinOf());
   try {
     const have = new Set(token.mechanisms());
     const missing = Object.entries(REQUIRED_CA_MECHANISMS).filter(([, m]) => !have.has(m)).map(([n]) => n);
@@ -95,7 +99,7 @@ export function openIdevidCa(configured: HsmConfig, dataDir: string, env: NodeJS
       keyLabel: hsm.caKeyLabel,
       ...(key.keyId ? { keyId: key.keyId } : {}),
       // Read from its source at each worker (re)start; this process keeps no copy in between.
-      pin: () => readPin(hsm.pin, dataDir, env).pin,
+      pin: pinOf,
       expectedSpki: token.publicKeySpki(pub),
       requiredMechanisms: Object.keys(REQUIRED_CA_MECHANISMS),
       auditCaKey: true,

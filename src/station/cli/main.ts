@@ -10,6 +10,8 @@ import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
 import { registerCaCommand } from './ca-command';
+import { registerGuiCommand } from './gui-command';
+import { registerUserCommand } from './user-command';
 import { registerAuditCommand } from './audit-command';
 import { registerDbCommand } from './db-command';
 import { registerDeviceCommand } from './device-command';
@@ -224,6 +226,8 @@ export function main(argv: string[]): void {
   registerPortsCommand(program, { loadConfig });
   registerProfileCommand(program, { loadConfig });
   registerCaCommand(program, { loadConfig });
+  registerGuiCommand(program, { loadConfig });
+  registerUserCommand(program, { loadConfig });
   registerSyncCommand(program, { loadConfig });
   registerAuditCommand(program, { loadConfig });
   registerDbCommand(program, { loadConfig });
