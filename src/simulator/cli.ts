@@ -46,7 +46,8 @@ export function main(argv: string[]): void {
     .option('--firmware <VERSION>', 'firmware version the devices report', '1.0.0')
     .option('--softhsm-module <PATH>', 'PKCS#11 module for the SE tokens', SOFTHSM_DEFAULT_MODULE)
     .option('--max-payload <BYTES>', 'each device\'s frame limit (larger messages are fragmented)', (v) => Number.parseInt(v, 10), 1024)
-    .action(async (opts: { ports: number; dir: string; method: string; faults?: string; pace?: boolean; baud?: number; model: string; firmware: string; softhsmModule: string; maxPayload: number }) => {
+    .option('--keep-devices', 'each port keeps its one device across sessions (provision, then run station qa brski on the same device)')
+    .action(async (opts: { ports: number; dir: string; method: string; faults?: string; pace?: boolean; baud?: number; model: string; firmware: string; softhsmModule: string; maxPayload: number; keepDevices?: boolean }) => {
       if (!Number.isInteger(opts.ports) || opts.ports < 1 || opts.ports > 256) {
         process.stderr.write('station-sim: --ports must be 1..256\n');
         process.exit(2);
@@ -89,6 +90,7 @@ export function main(argv: string[]): void {
           faults,
           timing,
           softhsmModule: opts.softhsmModule,
+          keepDevices: opts.keepDevices === true,
           onDisconnect: (p) => process.stdout.write(JSON.stringify({ event: 'disconnected', port: p.stationPath, reason: 'disconnect fault' }) + '\n'),
         });
       } catch (err) {

@@ -30,6 +30,12 @@ export interface SimLineOptions {
   maxPayloadBytes?: number;
   /** Pace the output and apply device latency floors (link-timing.ts); undefined = PTY speed. */
   timing?: SimTiming;
+  /**
+   * Each port holds one device for the simulator's life: a new session (HELLO) does not swap in
+   * the next device. A QA bench: the station provisions the device, then `station qa brski`
+   * talks to the same device (docs/simulator.md).
+   */
+  keepDevices?: boolean;
   /** A device went away (a `disconnect` fault): its PTY pair is ended. */
   onDisconnect?: (port: SimPortInfo) => void;
 }
@@ -101,6 +107,7 @@ export class SimLine {
         faults: faults?.firmware ?? new Set(),
         se: token ? new SimulatedSecureElement(token) : undefined,
         maxPayloadBytes: this.options.maxPayloadBytes,
+        keepDevice: this.options.keepDevices,
         vendorDir: join(dir, 'vendor'),
         // Method 5: each device presented takes the next chip the vendor kit made (seed-chip-supply.ts).
         onNewDevice: this.options.method === 'seed-derived' ? SeedChipSupply.presenter(join(dir, 'vendor'), faults?.firmware ?? new Set()) : undefined,

@@ -34,6 +34,8 @@ export interface VirtualDeviceOptions {
   maxPayloadBytes?: number;
   /** Protocol versions the firmware speaks (default: what this build of the protocol knows). */
   protocol?: { min: number; max: number };
+  /** A new session keeps this device instead of presenting the next one (SimLineOptions.keepDevices). */
+  keepDevice?: boolean;
   /** Runs when a new device is presented (e.g. the vendor kit provisions its SE). */
   onNewDevice?: (state: DeviceState) => void;
   /** Method 4: the simulated SE vendor's folder (its CA key and certificate); in memory when absent. */
@@ -148,7 +150,7 @@ export class VirtualDevice implements Firmware {
         if (req.optional(Tag.MAX_PAYLOAD)) this.peerMaxPayloadBytes = Math.max(MIN_PAYLOAD_BYTES, req.u16(Tag.MAX_PAYLOAD, 'MAX_PAYLOAD'));
         // A new session on a port whose device already had one stands for the operator taking
         // that device off (passed or failed) and putting the next one on.
-        if (s.sessionOpened) {
+        if (s.sessionOpened && !this.options.keepDevice) {
           this.options.se?.destroyBirthKey();
           this.state = this.newDevice();
           this.devicesPresented++;

@@ -17,7 +17,6 @@ import { pemCertificates } from '../../src/services/pki/software-certificates';
 import { loadConfig } from '../../src/station/cli/load-config';
 import { startServicesForRun } from '../../src/station/reference-services';
 import { SOFTHSM_DEFAULT_MODULE } from '../../src/hsm/pkcs11/softhsm-config';
-import type { DeviceState } from '../../src/simulator/firmware/device-state';
 import { SimLine } from '../../src/simulator/sim-line';
 import { httpsRequest } from '../helpers/reference-services';
 import { validateReport } from '../helpers/report-schema';
@@ -32,15 +31,6 @@ const station = (args: string[]) => runStation(['--config', cfgPath, '--data-dir
 let line: SimLine;
 let services: ReferenceServices;
 let serials: string[];
-
-/**
- * The simulator takes a second HELLO on a port for the next device (docs/simulator.md). A QA
- * bench reconnects the same device: closing the device's session here stands for it being
- * powered off and put back, so that the QA's HELLO opens a new session with the same device.
- */
-function putBackSameDevice(index: number): void {
-  (line.devices[index]!.current as DeviceState).sessionOpened = false;
-}
 
 beforeAll(async () => {
   const init = await runStation(['--data-dir', data, 'pki', 'init']);
@@ -57,7 +47,7 @@ beforeAll(async () => {
       products: { 'demo-sensor': { install: { masaTrustAnchor: services.masaCertificatePath } } },
     }),
   );
-  line = await SimLine.start({ dir: join(dir, 'sim'), ports: 2, model: 'DemoSensor-1', firmwareVersion: '1.0.0', method: 'secure-element-keygen', faults: new Map(), softhsmModule: process.env.SOFTHSM_MODULE ?? SOFTHSM_DEFAULT_MODULE });
+  line = await SimLine.start({ dir: join(dir, 'sim'), ports: 2, model: 'DemoSensor-1', firmwareVersion: '1.0.0', method: 'secure-element-keygen', faults: new Map(), softhsmModule: process.env.SOFTHSM_MODULE ?? SOFTHSM_DEFAULT_MODULE, keepDevices: true });
   const batch = await station(['batch', ...line.ports.flatMap((p) => ['--port', p.stationPath]), '--count', '2', '--out', out, '--wait-sync', '60']);
   expect(batch.code, batch.stderr).toBe(0);
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { devices: { serial: string; port: string; sync: Record<string, string> }[] };
@@ -72,7 +62,6 @@ afterAll(async () => {
 
 describe('station qa brski', () => {
   it('gets a voucher the device verifies with its factory trust anchor; openssl verifies it against the MASA certificate; the report says verified', async () => {
-    putBackSameDevice(0);
     const qa = await station(['qa', 'brski', '--serial', serials[0]!, '--port', line.ports[0]!.stationPath, '--report', join(out, 'report.json')]);
     expect(qa.code, qa.stderr).toBe(0);
     const printed = JSON.parse(qa.stdout) as { serial: string; brski: { voucher: string; voucherPath: string } };
@@ -100,7 +89,6 @@ describe('station qa brski', () => {
     const retire = await station(['device', 'retire', '--serial', serials[1]!, '--reason', 'returned', '--operator', 'qa']);
     expect(retire.code, retire.stderr).toBe(0);
     expect((await station(['sync', 'drain', '--timeout', '30'])).code).toBe(0);
-    putBackSameDevice(1);
     const qa = await station(['qa', 'brski', '--serial', serials[1]!, '--port', line.ports[1]!.stationPath, '--out', out]);
     expect(qa.code, qa.stderr).toBe(1);
     const printed = JSON.parse(qa.stdout) as { brski: { voucher: string; reason: string } };
@@ -111,7 +99,6 @@ describe('station qa brski', () => {
   it('a MASA that does not know the device answers 404', async () => {
     const empty = await startReferenceServices({ dir: join(dir, 'other-services'), stationCaCertificatePath: join(data, 'pki', 'station-ca.pem') });
     try {
-      putBackSameDevice(0);
       const qa = await station(['qa', 'brski', '--serial', serials[0]!, '--port', line.ports[0]!.stationPath, '--masa-url', empty.masaUrl, '--masa-ca', empty.serverCaPath, '--out', join(dir, 'out-404')]);
       expect(qa.code, qa.stderr).toBe(1);
       expect((JSON.parse(qa.stdout) as { brski: { reason: string } }).brski.reason).toMatch(/^MASA answered 404: no device/);

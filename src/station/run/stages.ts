@@ -1,8 +1,9 @@
 /** The run model's stages, in order (style.md), and a runner that times each one. */
 import { InterruptedError, asStationError, type StageName } from '../../core/errors';
 import type { StageReport } from './report';
+import { reachKillPoint } from './kill-points';
 
-export const STAGES: readonly StageName[] = ['connect', 'identify', 'assign', 'obtain-key', 'issue', 'install', 'verify', 'record', 'lock', 'label', 'queue-sync'];
+export { STAGES } from './stage-names';
 
 /** A stage starting (`started`) or ending (its status and duration). */
 export interface StageEvent {
@@ -30,9 +31,11 @@ export class StageRecorder {
       throw new InterruptedError('The run was interrupted before this stage.', { stage: name });
     }
     this.onEvent?.({ stage: name, status: 'started' });
+    reachKillPoint(name, 'start');
     const start = performance.now();
     try {
       const value = await fn();
+      reachKillPoint(name, 'end');
       this.push({ name, status: 'ok', durationMs: round(performance.now() - start) });
       return value;
     } catch (err) {
@@ -42,6 +45,8 @@ export class StageRecorder {
   }
 
   skip(name: StageName): void {
+    reachKillPoint(name, 'start');
+    reachKillPoint(name, 'end');
     this.push({ name, status: 'skipped', durationMs: 0 });
   }
 }
