@@ -5,109 +5,27 @@
  * code against a ScriptedTransport. Whatever the station sends that depends on something the
  * recorder had to make up (a certificate for the device's key) is an `@input` of the transcript.
  * Each scenario checks its own outcomes and throws when one differs.
+ *
+ * The link scenarios below exercise one command each against a secure-element-keygen device;
+ * the whole device runs, one per method, are in transcript-device-runs.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
-import { createSoftwarePki } from '../../src/bench/software-pki';
-import { defaultStationConfig } from '../../src/core/config';
-import type { IssuanceJournal } from '../../src/core/ports/issuance-journal';
-import type { LabelRenderer } from '../../src/core/ports/label-renderer';
-import type { PrinterJobFormat } from '../../src/core/ports/printer';
-import type { DeviceClient } from '../../src/device/device-client';
-import type { DeviceConnection } from '../../src/device/device-connection';
-import { FRAME_CRC_BYTES, FRAME_HEADER_BYTES, type Frame } from '../../src/device/framing/frame-codec';
-import { decodeTlv } from '../../src/device/framing/tlv';
+import { randomBytes } from 'node:crypto';
 import { CHALLENGE_CONTEXT } from '../../src/device/protocol/challenge';
 import { Command, Item, KeyLocation, Tag, type ItemId } from '../../src/device/protocol/commands';
-import type { IssueRequest, IssuedIdevid } from '../../src/hsm/ca/idevid-issuer';
-import { PngLabelRenderer } from '../../src/label-printer/renderers/png-label-renderer';
-import { ZplLabelRenderer } from '../../src/label-printer/renderers/zpl-label-renderer';
-import { createPrinter } from '../../src/label-printer/printers/create-printer';
-import { openDatabase } from '../../src/manufacturer-db/sqlite-database';
-import { SqliteRecordStore } from '../../src/manufacturer-db/sqlite-record-store';
-import { createKeyMethod } from '../../src/methods/registry';
-import { provisionDevice } from '../../src/station/run/device-run';
-import type { DeviceReport } from '../../src/station/run/report';
-import { LabelService } from '../../src/station/labels/label-service';
-import { silentLogger } from '../../src/core/logger';
-import type { MaskRange } from './transcript';
+import { DEVICE_RUN_SCENARIOS } from './transcript-device-runs';
+import { TRANSCRIPT_SERIAL, TRANSCRIPT_TIMEOUTS, check, crcRange, idevidChain, refused, tlvValueRange, type Scenario, type ScenarioContext } from './transcript-scenario-kit';
 
-/** Values a scenario needs to repeat the station's requests exactly. */
-export interface ScenarioInputs {
-  /** Recording: make the value and keep it. Replay: the value recorded under `name`. */
-  bytes(name: string, make: () => Buffer | Promise<Buffer>): Promise<Buffer>;
-}
-
-export interface ScenarioContext {
-  client: DeviceClient;
-  connection: DeviceConnection;
-  inputs: ScenarioInputs;
-  /** A fresh folder (the device-run scenario keeps its database and labels there). */
-  tmpDir: string;
-}
-
-export interface Scenario {
-  /** File name under fixtures/transcripts, without .txt. */
-  name: string;
-  title: string;
-  firstSeq: number;
-  /** Station frames with bytes that are random by nature: which, and why. */
-  mask?: (frame: Frame, bytes: Buffer) => { ranges: MaskRange[]; reason: string } | undefined;
-  run(ctx: ScenarioContext): Promise<void>;
-}
-
-export const TRANSCRIPT_TIMEOUTS = { commandTimeoutMs: 3000, keygenTimeoutMs: 15000 };
-export const TRANSCRIPT_SERIAL = 'DEMO-000042';
-
-function check(ok: boolean, message: string): void {
-  if (!ok) throw new Error(`scenario check failed: ${message}`);
-}
-
-/** The call must fail with a DeviceError of this code. */
-async function refused(p: Promise<unknown>, code: string): Promise<void> {
-  try {
-    await p;
-  } catch (err) {
-    const got = (err as { code?: string }).code;
-    check(got === code, `expected ${code}, got ${got ?? String(err)}`);
-    return;
-  }
-  check(false, `expected ${code}, but the call succeeded`);
-}
-
-/** Byte range of the value of the first `tag` item in a frame's TLV payload. */
-export function tlvValueRange(bytes: Buffer, tag: number): MaskRange | undefined {
-  const payload = bytes.subarray(FRAME_HEADER_BYTES, bytes.length - FRAME_CRC_BYTES);
-  let off = 0;
-  for (const item of decodeTlv(payload)) {
-    if (item.tag === tag) return { start: FRAME_HEADER_BYTES + off + 3, end: FRAME_HEADER_BYTES + off + 3 + item.value.length };
-    off += 3 + item.value.length;
-  }
-  return undefined;
-}
-
-const CRC = (bytes: Buffer): MaskRange => ({ start: bytes.length - FRAME_CRC_BYTES, end: bytes.length });
-
-/** An IDevID chain for `spki` from a throw-away software PKI (recording), or the recorded one. */
-async function idevidChain(inputs: ScenarioInputs, spki: Buffer, serial: string): Promise<Buffer[]> {
-  let issued: IssuedIdevid | undefined;
-  const make = async (): Promise<IssuedIdevid> => {
-    if (!issued) {
-      const product = defaultStationConfig().products['demo-sensor']!;
-      const pki = await createSoftwarePki(product.idevid.organization);
-      issued = await pki.issuer.issue({ spki, serial, model: product.model, workOrderId: 'WO-TRANSCRIPT', profile: product.idevid });
-    }
-    return issued;
-  };
-  const leaf = await inputs.bytes('idevid', async () => (await make()).certificateDer);
-  const issuing = await inputs.bytes('issuing-ca', async () => (await make()).chain[0]!);
-  const root = await inputs.bytes('root-ca', async () => (await make()).chain[1]!);
-  const leafSpki = Buffer.from(AsnConvert.serialize(AsnConvert.parse(leaf, Certificate).tbsCertificate.subjectPublicKeyInfo));
-  check(leafSpki.equals(spki), 'the recorded IDevID is for another key than the one the device reported');
-  return [leaf, issuing, root];
-}
+export {
+  TRANSCRIPT_NONCE,
+  TRANSCRIPT_SERIAL,
+  TRANSCRIPT_TIMEOUTS,
+  scenarioMethod,
+  tlvValueRange,
+  type Scenario,
+  type ScenarioContext,
+  type ScenarioInputs,
+  type SimulatorSide,
+} from './transcript-scenario-kit';
 
 async function helloAndKey(ctx: ScenarioContext): Promise<Buffer> {
   check((await ctx.client.hello()) === 1, 'HELLO chose version 1');
@@ -115,72 +33,6 @@ async function helloAndKey(ctx: ScenarioContext): Promise<Buffer> {
 }
 
 const DPP_URI = 'DPP:C:81/1,81/6,81/11;M:020000000042;I:DEMO-000042;V:2;K:MDkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDIgACAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=;;';
-
-/**
- * The station's side of a whole device run, with the parts that are not on the link made
- * repeatable: a fresh database (serials start at DEMO-000001), an issuer that returns the
- * recorded certificate, a fixed challenge nonce, labels into the scenario's folder.
- */
-class TranscriptIssuer {
-  constructor(
-    private readonly inputs: ScenarioInputs,
-    private readonly journal: IssuanceJournal,
-  ) {}
-
-  async issue(req: IssueRequest): Promise<IssuedIdevid> {
-    const [leaf, ...chain] = await idevidChain(this.inputs, req.spki, req.serial);
-    const cert = AsnConvert.parse(leaf!, Certificate);
-    const certificateSerialHex = Buffer.from(cert.tbsCertificate.serialNumber).toString('hex');
-    this.journal.recordIssued({
-      certificateSerialHex,
-      deviceSerial: req.serial,
-      workOrderId: req.workOrderId,
-      certificateDer: leaf!,
-      publicKeySha256Hex: createHash('sha256').update(req.spki).digest('hex'),
-      issuedAt: new Date(),
-    });
-    return { certificateDer: leaf!, certificateSerialHex, chain };
-  }
-}
-
-export const TRANSCRIPT_NONCE = createHash('sha256').update('transcript challenge nonce').digest();
-
-async function deviceRun(ctx: ScenarioContext): Promise<DeviceReport> {
-  const config = defaultStationConfig();
-  const workOrder = config.workOrders[0]!;
-  const product = config.products[workOrder.product]!;
-  const store = new SqliteRecordStore(openDatabase(join(ctx.tmpDir, 'station.db')), 'transcript-station');
-  try {
-    store.ensureWorkOrder(workOrder);
-    const runId = 'transcript-run';
-    store.startRun(runId, workOrder.id);
-    const printer = createPrinter({ kind: 'file', format: 'zpl' }, { baseDir: ctx.tmpDir });
-    return await provisionDevice(ctx.client, {
-      runId,
-      workOrder,
-      product,
-      method: createKeyMethod(workOrder.method, { stationId: 'transcript-station' }),
-      store,
-      issuer: new TranscriptIssuer(ctx.inputs, store),
-      labels: new LabelService(
-        config,
-        store,
-        new Map<PrinterJobFormat, LabelRenderer>([
-          ['png', new PngLabelRenderer()],
-          ['zpl', new ZplLabelRenderer()],
-        ]),
-        printer,
-      ),
-      outDir: ctx.tmpDir,
-      chainPath: join(ctx.tmpDir, 'chain.pem'),
-      log: silentLogger,
-      signal: new AbortController().signal,
-      challengeNonce: () => Buffer.from(TRANSCRIPT_NONCE),
-    });
-  } finally {
-    store.close();
-  }
-}
 
 export const SCENARIOS: readonly Scenario[] = [
   {
@@ -281,7 +133,7 @@ export const SCENARIOS: readonly Scenario[] = [
     mask: (frame, bytes) => {
       if (frame.command !== Command.SIGN_CHALLENGE || frame.flags !== 0) return undefined;
       const nonce = tlvValueRange(bytes, Tag.NONCE);
-      return nonce ? { ranges: [nonce, CRC(bytes)], reason: 'NONCE: 32 fresh random bytes per challenge (and so the CRC)' } : undefined;
+      return nonce ? { ranges: [nonce, crcRange(bytes)], reason: 'NONCE: 32 fresh random bytes per challenge (and so the CRC)' } : undefined;
     },
     async run(ctx) {
       await helloAndKey(ctx);
@@ -335,15 +187,5 @@ export const SCENARIOS: readonly Scenario[] = [
       await refused(ctx.connection.request(0x7e, Buffer.alloc(0), TRANSCRIPT_TIMEOUTS.commandTimeoutMs), 'DEVICE_UNKNOWN_COMMAND');
       await refused(ctx.connection.request(Command.READ_ITEM, Buffer.from([0x31, 0x00]), TRANSCRIPT_TIMEOUTS.commandTimeoutMs), 'DEVICE_BAD_REQUEST'); // truncated TLV
     },
-  },
-  {
-    name: 'device-run-secure-element-keygen',
-    title: 'A whole secure-element-keygen device run (provisionDevice): connect .. lock, 11 round trips',
-    firstSeq: 0x2000,
-    async run(ctx) {
-      const report = await deviceRun(ctx);
-      check(report.error === null, `the device passed (${report.error?.code}: ${report.error?.message})`);
-      check(report.status === 'passed' && report.serial === 'DEMO-000001', 'DEMO-000001 passed');
-    },
-  },
+  },  ...DEVICE_RUN_SCENARIOS,
 ];

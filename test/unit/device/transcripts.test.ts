@@ -4,18 +4,41 @@
  * write exactly the recorded frames (outside `# mask`ed bytes), in order, no more and no fewer,
  * and reach the recorded outcome from the recorded device answers.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/core/logger';
+import { METHOD_IDS, type MethodId } from '../../../src/core/method-id';
 import { DeviceClient } from '../../../src/device/device-client';
 import { DeviceConnection } from '../../../src/device/device-connection';
+import { FrameDecoder, encodeFrame } from '../../../src/device/framing/frame-codec';
+import { decodeTlv, encodeTlv } from '../../../src/device/framing/tlv';
+import { Tag } from '../../../src/device/protocol/commands';
 import { ScriptedTransport, TranscriptMismatch } from '../../helpers/scripted-transport';
-import { SCENARIOS, TRANSCRIPT_TIMEOUTS, type Scenario, type ScenarioInputs } from '../../helpers/transcript-scenarios';
-import { TranscriptFormatError, equalMasked, formatTranscript, parseTranscript, type Transcript } from '../../helpers/transcript';
+import { SCENARIOS, TRANSCRIPT_TIMEOUTS, scenarioMethod, tlvValueRange, type Scenario, type ScenarioInputs } from '../../helpers/transcript-scenarios';
+import { TranscriptFormatError, equalMasked, formatTranscript, parseTranscript, type Transcript, type TranscriptLine } from '../../helpers/transcript';
 
 const DIR = resolve(__dirname, '../../../fixtures/transcripts');
+
+const INSTALL = ['INSTALL_CHAIN', 'INSTALL_CHAIN', 'WRITE_ITEM']; // the chain in two fragments (1024-byte device limit), the DPP URI
+const VERIFY = ['READ_ITEM', 'READ_ITEM', 'SIGN_CHALLENGE'];
+const TAG_NAMES = new Map<number, string>(Object.entries(Tag).map(([k, v]) => [v, k]));
+
+/** The command a transcript line's frame carries (the recorder's comment starts with it). */
+function commandOf(line: TranscriptLine): string {
+  return line.comments[0]!.split(' ')[0]!;
+}
+
+/** The same reply frame with its PUBLIC_KEY replaced by a fresh P-256 key of the same length (and so a new CRC). */
+function withAnotherPublicKey(bytes: Buffer): Buffer {
+  const [frame] = new FrameDecoder().push(bytes);
+  const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
+  const items = decodeTlv(frame!.payload).map((i) => (i.tag === Tag.PUBLIC_KEY ? { ...i, value: other } : i));
+  expect(items.some((i) => i.value === other)).toBe(true);
+  return encodeFrame({ ...frame!, payload: encodeTlv(items) });
+}
 
 function load(name: string): { text: string; transcript: Transcript } {
   const text = readFileSync(join(DIR, `${name}.txt`), 'utf8');
@@ -72,25 +95,101 @@ describe('device transcripts', () => {
     });
   }
 
-  it('the device run speaks the sequence of docs/device-protocol.md, one exchange at a time', () => {
-    const { transcript } = load('device-run-secure-element-keygen');
-    const station = transcript.lines.filter((l) => l.dir === '=>');
-    expect(station.map((l) => l.comments[0]!.split(' ')[0])).toEqual([
-      'HELLO',
-      'IDENTIFY',
-      'GENERATE_KEY',
-      'GET_CSR',
-      'INSTALL_CHAIN',
-      'INSTALL_CHAIN',
-      'WRITE_ITEM',
-      'READ_ITEM',
-      'READ_ITEM',
-      'SIGN_CHALLENGE',
-      'LOCK',
-    ]);
-    // strictly alternating: the station never has two frames in flight
-    expect(transcript.lines.map((l) => l.dir).join('')).toBe('=><='.repeat(station.length));
+  // docs/device-protocol.md §4: the station's sequence for one device, per method
+  const RUN_SEQUENCES: Record<MethodId, string[]> = {
+    'on-device-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', ...INSTALL, 'READ_ITEM', 'READ_ITEM', 'GET_PUBLIC_KEY', 'SIGN_CHALLENGE', 'LOCK'],
+    'secure-element-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', ...INSTALL, ...VERIFY, 'LOCK'],
+    'factory-injected-key': ['HELLO', 'IDENTIFY', 'GET_TRANSPORT_KEY', 'INSTALL_WRAPPED_KEY', ...INSTALL, ...VERIFY, 'LOCK'],
+    'se-preprovisioned': ['HELLO', 'IDENTIFY', 'READ_SE_INFO', 'GET_PUBLIC_KEY', 'GET_CSR', ...INSTALL, ...VERIFY, 'LOCK'],
+    'seed-derived': ['HELLO', 'IDENTIFY', 'DERIVE_SEED_KEY', ...INSTALL, ...VERIFY, 'LOCK'],
+  };
+
+  it('there is a whole device-run transcript for every method, recorded from that method\'s simulator', () => {
+    for (const method of METHOD_IDS) {
+      const s = SCENARIOS.find((x) => x.name === `device-run-${method}`);
+      expect(s && scenarioMethod(s), method).toBe(method);
+    }
   });
+
+  for (const method of METHOD_IDS) {
+    it(`device-run-${method} speaks the sequence of docs/device-protocol.md, one exchange at a time, nothing masked`, () => {
+      const { transcript } = load(`device-run-${method}`);
+      const station = transcript.lines.filter((l) => l.dir === '=>');
+      expect(station.map(commandOf)).toEqual(RUN_SEQUENCES[method]);
+      // strictly alternating: the station never has two frames in flight
+      expect(transcript.lines.map((l) => l.dir).join('')).toBe('=><='.repeat(station.length));
+      // every station frame is compared whole: what is random by nature is an @input or fixed
+      expect(station.filter((l) => l.mask.length > 0)).toEqual([]);
+    });
+  }
+
+  /**
+   * The method's own requests, each with a byte that the station must write as recorded: the
+   * command (requests without items), or the first byte of an item's value.
+   */
+  const METHOD_REQUESTS: Record<MethodId, Array<{ command: string; at: 'command' | number }>> = {
+    'on-device-keygen': [
+      { command: 'GENERATE_KEY', at: Tag.KEY_LOCATION },
+      { command: 'GET_PUBLIC_KEY', at: 'command' },
+    ],
+    'secure-element-keygen': [{ command: 'GENERATE_KEY', at: Tag.KEY_LOCATION }],
+    'factory-injected-key': [
+      { command: 'GET_TRANSPORT_KEY', at: 'command' },
+      { command: 'INSTALL_WRAPPED_KEY', at: Tag.PEER_PUBLIC_KEY },
+      { command: 'INSTALL_WRAPPED_KEY', at: Tag.WRAPPED_KEY },
+      { command: 'INSTALL_WRAPPED_KEY', at: Tag.SUBJECT_SERIAL },
+    ],
+    'se-preprovisioned': [
+      { command: 'READ_SE_INFO', at: 'command' },
+      { command: 'GET_PUBLIC_KEY', at: 'command' },
+      { command: 'GET_CSR', at: Tag.SUBJECT_SERIAL },
+    ],
+    'seed-derived': [{ command: 'DERIVE_SEED_KEY', at: Tag.SUBJECT_SERIAL }],
+  };
+
+  for (const method of METHOD_IDS) {
+    for (const { command, at } of METHOD_REQUESTS[method]) {
+      const where = at === 'command' ? 'its command byte' : `${TAG_NAMES.get(at)}`;
+      it(`device-run-${method}: a station that writes another ${command} (${where}) fails the replay at that line`, async () => {
+        const name = `device-run-${method}`;
+        const { transcript } = load(name);
+        const index = transcript.lines.findIndex((l) => l.dir === '=>' && commandOf(l) === command);
+        expect(index, `${command} in ${name}`).toBeGreaterThanOrEqual(0);
+        const line = transcript.lines[index]!;
+        const offset = at === 'command' ? 6 : tlvValueRange(line.bytes, at)!.start;
+        const bytes = Buffer.from(line.bytes);
+        bytes[offset] ^= 0x01; // the transcript now expects a request the station does not make
+        const lines = transcript.lines.map((l, i) => (i === index ? { ...l, bytes } : l));
+        const { transport, run } = await replay(scenario(name), { ...transcript, lines });
+        await expect(run).rejects.toThrow(/scenario check failed/);
+        expect(() => transport.assertComplete()).toThrow(new RegExp(`wrong frame at line ${line.lineNo} .*\\(offset ${offset}\\)`));
+      });
+    }
+  }
+
+  /** The device's answer that carries the key the method checks, and what the station says when it is another key. */
+  const KEY_ANSWERS: Record<MethodId, { command: string; code: string }> = {
+    'on-device-keygen': { command: 'GET_PUBLIC_KEY', code: 'REPORT_MISMATCH_JOURNAL' },
+    'secure-element-keygen': { command: 'GENERATE_KEY', code: 'CSR_KEY_MISMATCH' },
+    'factory-injected-key': { command: 'INSTALL_WRAPPED_KEY', code: 'INJECTED_KEY_MISMATCH' },
+    'se-preprovisioned': { command: 'GET_PUBLIC_KEY', code: 'SE_KEY_MISMATCH' },
+    'seed-derived': { command: 'DERIVE_SEED_KEY', code: 'SEED_KEY_MISMATCH' },
+  };
+
+  for (const method of METHOD_IDS) {
+    const { command, code } = KEY_ANSWERS[method];
+    it(`device-run-${method}: a device whose ${command} answers another key fails with ${code}`, async () => {
+      const name = `device-run-${method}`;
+      const { transcript } = load(name);
+      const index = transcript.lines.findIndex((l) => l.dir === '<=' && commandOf(l) === command);
+      expect(index, `${command} reply in ${name}`).toBeGreaterThan(0);
+      const lines = transcript.lines.map((l, i) => (i === index ? { ...l, bytes: withAnotherPublicKey(l.bytes) } : l));
+      const { transport, run } = await replay(scenario(name), { ...transcript, lines });
+      await expect(run).rejects.toThrow(new RegExp(`scenario check failed: the device passed \\(${code}:`));
+      expect(transport.failures).toEqual([]); // the station wrote what it should up to there, then stopped
+      expect(transport.remaining).toBeGreaterThan(0);
+    });
+  }
 });
 
 describe('ScriptedTransport', () => {
