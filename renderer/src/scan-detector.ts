@@ -23,8 +23,9 @@ export class ScanDetector {
   key(key: string, atMs: number): string | null {
     const gap = atMs - this.last;
     this.last = atMs;
+    if (gap > this.maxGapMs) this.buffer = ''; // a pause: whatever came before was typed by hand
     if (key === 'Enter') {
-      const text = gap <= this.maxGapMs && this.buffer.length >= this.minLength ? this.buffer : null;
+      const text = this.buffer.length >= this.minLength ? this.buffer : null;
       this.buffer = '';
       return text;
     }
@@ -32,7 +33,7 @@ export class ScanDetector {
       if (key !== 'Shift') this.buffer = '';
       return null;
     }
-    this.buffer = gap <= this.maxGapMs ? this.buffer + key : key;
+    this.buffer += key;
     return null;
   }
 }
