@@ -1,14 +1,10 @@
 /**
  * A supervisor's decisions about a device, each with its audit event in one transaction:
- * rework (a failed device goes back for rework) and retire (a serial is taken out of use for
- * good: the device is scrapped and its certificates are voided, so that the void can be synced
- * and the MASA refuses vouchers for it).
+ * rework (a failed device goes back for rework) and scrap (its serial is retired for good).
  */
 import { DatabaseError, StationError } from '../core/errors';
 import { AuditChain } from './audit-chain';
 import { toDatabaseError, type SqliteDb } from './sqlite-database';
-
-export const SERIAL_RETIRED = 'SERIAL_RETIRED';
 
 export class DeviceDispositions {
   private readonly audit: AuditChain;
@@ -46,21 +42,22 @@ export class DeviceDispositions {
     });
   }
 
-  /** The serial is never used again: the device is scrapped and its certificates voided. */
-  retire(serial: string, by: string, reason: string): { certificatesVoided: number } {
-    return this.tx('retiring a serial', () => {
+  /**
+   * The serial is never used again: the device is scrapped. Its certificate is voided by the
+   * caller first (DeviceRecorder.retire signs and queues the void for the services); a device
+   * whose certificate is already void (a failed one) is only scrapped.
+   */
+  scrap(serial: string, by: string, reason: string): void {
+    this.tx('retiring a serial', () => {
       const row = this.status(serial);
-      if (row.disposition === 'scrap' && row.status === 'failed') throw new DatabaseError('DEVICE_RETIRED', `Serial ${serial} is retired already.`);
+      if (row.disposition === 'scrap') throw new DatabaseError('DEVICE_RETIRED', `Serial ${serial} is retired already.`);
       if (row.status !== 'passed' && row.status !== 'failed') {
         throw new DatabaseError('DEVICE_IN_PROGRESS', `Device ${serial} is ${row.status}: it is being provisioned. Stop its run first.`);
       }
-      const now = new Date().toISOString();
-      this.db
-        .prepare("UPDATE devices SET status = 'failed', disposition = 'scrap', error_code = ?, error_message = ?, updated_at = ? WHERE serial = ?")
-        .run(SERIAL_RETIRED, `Retired by ${by}: ${reason}`, now, serial);
-      const voided = this.db.prepare("UPDATE certificates SET status = 'void', void_reason = ? WHERE device_serial = ? AND status = 'active'").run(`serial retired: ${reason}`, serial);
-      this.audit.append({ type: 'serial.retired', serial, data: { by, reason, previousStatus: row.status, certificatesVoided: voided.changes } });
-      return { certificatesVoided: voided.changes };
+      const active = this.db.prepare("SELECT COUNT(*) AS n FROM certificates WHERE device_serial = ? AND status = 'active'").get(serial) as { n: number };
+      if (active.n > 0) throw new DatabaseError('DEVICE_CERTIFICATE_ACTIVE', `Device ${serial} still has an active certificate; void it first.`);
+      this.db.prepare("UPDATE devices SET disposition = 'scrap', updated_at = ? WHERE serial = ?").run(new Date().toISOString(), serial);
+      this.audit.append({ type: 'serial.retired', serial, data: { by, reason, status: row.status } });
     });
   }
 }

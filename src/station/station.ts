@@ -30,6 +30,7 @@ import { createKeyMethod } from '../methods/registry';
 import { runDevicesOnPorts } from './run/batch-runner';
 import { countDevices, type DeviceReport, type RunReport } from './run/report';
 import type { StageEvent } from './run/stages';
+import { resumeRun, type ResumeTarget } from './run/resume';
 import { runSeedVendorKit, startSimulator } from './simulate/simulator-process';
 import { openFactoryInjection, type FactoryInjection, type InjectMode } from './admin/prepare';
 import { Pkcs11SeedVault } from '../hsm/seeds/pkcs11-seed-vault';
@@ -66,6 +67,10 @@ export interface BatchRequest {
   onEvent?: (event: StageEvent & { port: string; serial: string | null }) => void;
   /** An IDevID CA the caller opened (openCa) and keeps open across runs; the run does not close it. */
   ca?: IdevidCa;
+  /** Keep taking devices until every port is empty (run/empty-port.ts); with `simulate`, `count` is the simulated line's supply. */
+  untilEmpty?: boolean;
+  /** Continue this unfinished run (run/resume.ts; the CLI's --resume resolves it). */
+  resume?: ResumeTarget;
   /** Method 3: use keys prepared ahead (default) or make them during the run. */
   inject?: InjectMode;
   /** Records + sync: after the last device, wait up to this long for the outbox to drain (the report then says delivered). */
@@ -217,7 +222,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       const method = createKeyMethod(wo.method, methodServices);
       const outDir = resolve(request.outDir);
       mkdirSync(outDir, { recursive: true });
-      const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
+      const runId = request.resume?.runId ?? `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
       const log = deps.log.child({ runId });
       const startedAt = new Date().toISOString();
 
@@ -272,15 +277,17 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           ports = request.ports && request.ports.length > 0 ? request.ports : config.ports;
           if (ports.length === 0) throw new ConfigError('NO_PORTS', 'No ports to provision on: give --simulate N, --port PATH, or "ports" in the configuration.');
         }
-        const count = request.count ?? ports.length;
+        const count = request.untilEmpty && request.simulate === undefined ? Number.POSITIVE_INFINITY : (request.count ?? ports.length);
         if (request.simulate !== undefined) await injection?.prepareFor(count);
         const certsDir = join(outDir, 'certs');
         mkdirSync(certsDir, { recursive: true });
         const chainPath = join(certsDir, 'idevid-chain.pem');
         copyFileSync(ca.chainPath, chainPath);
 
-        store.startRun(runId, wo.id);
-        request.onStart?.({ runId, total: count, ports });
+        // --resume: the run's devices so far (those left mid-run reconciled); a new run starts empty
+        const prior = request.resume ? await resumeRun({ store, recorder: openedSync.recorder, runId, keyOrigin: method.keyOrigin, outDir, log }) : (store.startRun(runId, wo.id), []);
+        const remaining = Math.max(0, count - prior.length);
+        request.onStart?.({ runId, total: remaining, ports });
         log.info({ workOrder: wo.id, method: wo.method, ports, count }, 'run started');
         const { devices, lineStop } = await runDevicesOnPorts(
           {
@@ -302,7 +309,8 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           },
           {
             ports,
-            count,
+            count: remaining,
+            untilEmpty: request.untilEmpty === true,
             // "hid:PATH" names a USB HID device (hidapi path, checked against discovery.usbFilters); anything else is a serial port.
             openTransport: (path) => createTransport(path, { baudRate: config.deviceLink.baudRate, usbFilters: config.discovery.usbFilters }),
             timeouts: { commandTimeoutMs: config.deviceLink.commandTimeoutMs, keygenTimeoutMs: config.deviceLink.keygenTimeoutMs },
@@ -310,6 +318,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             log,
           },
         );
+        devices.unshift(...prior);
         const counts = countDevices(devices);
         store.finishRun(runId, counts);
         if (openedSync.relay && request.waitSyncSeconds !== undefined) {

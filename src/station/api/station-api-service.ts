@@ -19,6 +19,11 @@ import { SvgLabelRenderer } from '../../label-printer/renderers/svg-label-render
 import type { Printer } from '../../core/ports/printer';
 import { AuditChain, verifyAuditChain } from '../../manufacturer-db/audit-chain';
 import { DeviceDispositions } from '../../manufacturer-db/device-dispositions';
+import { DeviceRecorder } from '../../manufacturer-db/records/device-recorder';
+import { RecordSigner } from '../../manufacturer-db/records/record-signer';
+import { HsmIdentitySigner } from '../../hsm/identity/hsm-identity-signer';
+import { loadStationIdentityCertificate } from '../../hsm/identity/station-pki';
+import { createSyncTargets } from '../sync/station-sync';
 import * as queries from '../../manufacturer-db/device-queries';
 import { openDatabase, type SqliteDb } from '../../manufacturer-db/sqlite-database';
 import { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
@@ -255,8 +260,7 @@ export class StationApiService {
       }
       case 'retireSerial': {
         const a = args as CommandArgs['retireSerial'];
-        this.dispositions.retire(a.serial, user().username, a.reason);
-        return this.deviceSummary(a.serial);
+        return this.retire(user(), a.serial, a.reason);
       }
       case 'reprintLabel':
         return this.reprint(user(), args as CommandArgs['reprintLabel']);
@@ -630,6 +634,34 @@ export class StationApiService {
       labelPrints: queries.labelPrints(this.db, serial),
       audit: queries.auditEvents(this.db, { serial, limit: 100 }).map(auditEntry),
     };
+  }
+
+  /** An active certificate is voided the way `station device retire` does (signed void record queued), then the serial is scrapped. */
+  private async retire(u: StationUser, serial: string, reason: string): Promise<DeviceSummary> {
+    const d = this.records.getDevice(serial);
+    if (!d) throw new ApiRefusal('DEVICE_UNKNOWN', `No device ${serial} in the station database.`);
+    if (d.status !== 'passed' && d.status !== 'failed') throw new ApiRefusal('DEVICE_IN_PROGRESS', `Device ${serial} is ${d.status}: it is being provisioned. Stop its run first.`);
+    if (d.certificateStatus === 'active') await (await this.deviceRecorder()).retire(serial, reason, u.username);
+    this.dispositions.scrap(serial, u.username, reason);
+    return this.deviceSummary(serial);
+  }
+
+  /** Records + sync as the run has them: the station identity (in the open CA's worker) signs; targets from the configuration. */
+  private async deviceRecorder(): Promise<DeviceRecorder> {
+    const targets = createSyncTargets(this.config, this.opts.station.dataDir);
+    for (const t of targets) t.close();
+    let signer: RecordSigner | null = null;
+    if (this.ca) {
+      try {
+        const identity = await HsmIdentitySigner.open(this.ca.signer);
+        signer = new RecordSigner(identity, loadStationIdentityCertificate(this.opts.station.dataDir, identity.publicKeySpki, this.config.stationId));
+      } catch (err) {
+        if (targets.length > 0) throw err;
+      }
+    } else if (targets.length > 0) {
+      throw new ApiRefusal('HSM_NOT_READY', 'Retiring needs the HSM (the void record is signed): enter its PIN on the Status screen.');
+    }
+    return new DeviceRecorder(this.records, signer, targets.map((t) => t.name));
   }
 
   private async reprint(u: StationUser, args: CommandArgs['reprintLabel']): Promise<CommandResults['reprintLabel']> {

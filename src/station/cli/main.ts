@@ -12,6 +12,7 @@ import { createStation } from '../station';
 import { registerCaCommand } from './ca-command';
 import { registerGuiCommand } from './gui-command';
 import { registerUserCommand } from './user-command';
+import { resolveResume } from '../run/resume';
 import { registerAuditCommand } from './audit-command';
 import { registerDbCommand } from './db-command';
 import { registerDeviceCommand } from './device-command';
@@ -114,6 +115,8 @@ export function main(argv: string[]): void {
     .option('--inject <WAY>', 'method factory-injected-key: prepared (keys made ahead with station prepare; default) or at-station (made during the run)', parseInjectMode)
     .option('--wait-sync <SECONDS>', 'after the last device, wait up to SECONDS for the outbox to drain; exit 0 only if every passed device is then delivered to every configured service', positiveInt)
     .option('--with-services', 'start the reference MASA and supply-chain service for this run (DATA/services) and sync to them')
+    .option('--until-empty', 'keep taking devices until every port is empty (nothing answers HELLO within the command timeout); with --simulate, --count is the line\'s supply')
+    .option('--resume [RUN]', 'continue an unfinished run (default: the newest) where the database says; --count is the run\'s total; report.json is rewritten with all its devices')
     .action(async (opts: { simulate?: number; count?: number; method?: string; workOrder?: string; port?: string[]; simFaults?: string; out: string; printer?: string; inject?: 'prepared' | 'at-station'; waitSync?: number; withServices?: boolean }) => {
       const g = program.opts<GlobalOptions>();
       const outDir = resolve(opts.out);
@@ -153,8 +156,11 @@ export function main(argv: string[]): void {
           runServices = await startServicesForRun(config, dataDir);
           station = createStation(runServices.config, { dataDir, log });
         }
+        const resumed = resolveResume(join(dataDir, 'station.db'), config.stationId, (opts as { resume?: string | boolean }).resume, workOrderId);
         const report = await station.runBatch({
-          workOrderId,
+          workOrderId: resumed.workOrderId,
+          resume: resumed.resume,
+          untilEmpty: (opts as { untilEmpty?: boolean }).untilEmpty,
           simulate: opts.simulate,
           simulateFaults: opts.simFaults,
           ports: opts.port,

@@ -11,6 +11,7 @@ import { asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import { provisionDevice, type DeviceRunContext } from './device-run';
 import { blankDeviceReport, type DeviceReport } from './report';
+import { isEmptyPort } from './empty-port';
 
 export interface BatchRunOptions {
   ports: readonly string[];
@@ -18,6 +19,8 @@ export interface BatchRunOptions {
   openTransport: (path: string) => Transport;
   timeouts: DeviceClientTimeouts;
   onDevice?: (report: DeviceReport) => void;
+  /** Each port takes devices until it is empty (empty-port.ts); that last probe is not reported. */
+  untilEmpty?: boolean;
   log: Logger;
 }
 
@@ -69,6 +72,11 @@ export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOpt
         while (first || take()) {
           first = false;
           const report = await provisionDevice(client, ctx);
+          if (opts.untilEmpty && isEmptyPort(report)) {
+            opts.log.info({ port }, 'port empty: nothing answered HELLO; it leaves the run');
+            remaining++; // the probe was not a device
+            break;
+          }
           finish(report);
           if (report.error && LINE_STOPPING_CODES.has(report.error.code)) {
             if (!lineStopped) opts.log.error({ port, code: report.error.code, stage: report.error.stage }, 'line stopped: no further devices are taken');
