@@ -91,8 +91,16 @@ async function tileBoxes(): Promise<string> {
 }
 
 async function waitTiles(states: string[]): Promise<void> {
-  // a string: the test's TypeScript has no DOM library (this runs in the page)
-  await page.waitForFunction(`JSON.stringify([...document.querySelectorAll('.tile')].map((e) => e.dataset.state)) === ${JSON.stringify(JSON.stringify(states))}`, undefined, { timeout: 30_000 });
+  // a function, not a string: the page's CSP forbids eval (the test's TypeScript has no DOM library)
+  await page.waitForFunction(
+    (want: string[]) => {
+      const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ dataset: { state?: string } }> } }).document;
+      const got = Array.from(doc.querySelectorAll('.tile')).map((e) => e.dataset.state);
+      return got.length === want.length && got.every((s, i) => s === want[i]);
+    },
+    states,
+    { timeout: 30_000 },
+  );
 }
 
 /** waitForSelector that says what the screen's message line said when it times out. */
