@@ -34,7 +34,7 @@ export interface MethodFacts {
  *   the HSM made it; method 5: derived from the imported seed). No request exists; proof of
  *   possession is the verify stage's challenge. The station still refuses a key it certified
  *   before.
- * - `pre-issued`: the certificate was issued ahead of the run (method 3, `station prepare`) and
+ * - `pre-issued`: the certificate was issued ahead of the run (methods 3 and 5, `station prepare`) and
  *   recorded then; the issue stage only hands it on.
  */
 export type KeyMaterial =
@@ -151,6 +151,8 @@ export interface MethodServices {
   /** Method 5: the seeds sealed by the HSM and the HSM op that derives their public keys. */
   seedVault?: import('../core/ports/seed-vault').SeedVault;
   seedStore?: import('../core/ports/seed-store').SeedStore;
+  /** Method 5: certificates issued ahead for imported chips (`station prepare` on a seed-derived work order). */
+  preparedSeedCertificates?: import('../core/ports/prepared-seed-certificates').PreparedSeedCertificates;
   /** Method 3: the HSM side of key injection (KEK, device keys, transport wrap). */
   keyInjector?: import('../core/ports/key-injection').KeyInjector;
   /** Method 3: prepared keys and their records. */

@@ -27,7 +27,8 @@ import { LabelService, type LabelOutcome } from './labels/label-service';
 import { openDatabase } from '../manufacturer-db/sqlite-database';
 import { SqliteRecordStore } from '../manufacturer-db/sqlite-record-store';
 import { createKeyMethod } from '../methods/registry';
-import { runDevicesOnPorts } from './run/batch-runner';
+import { runDevicesOnPorts, type DeviceLinkSample } from './run/batch-runner';
+import type { Transport } from '../device/transport/transport';
 import { countDevices, type DeviceReport, type RunReport } from './run/report';
 import type { StageEvent } from './run/stages';
 import { resumeRun, type ResumeTarget } from './run/resume';
@@ -35,6 +36,7 @@ import { runSeedVendorKit, startSimulator } from './simulate/simulator-process';
 import { openFactoryInjection, type FactoryInjection, type InjectMode } from './admin/prepare';
 import { Pkcs11SeedVault } from '../hsm/seeds/pkcs11-seed-vault';
 import { SqliteSeedStore } from '../manufacturer-db/seed-store';
+import { SqlitePreparedSeedStore } from '../manufacturer-db/prepared-seed-store';
 import { SeManifestStore } from '../manufacturer-db/se-manifest-store';
 import { supplySimulatedSes } from './simulate/simulated-se-vendor';
 import type { MethodServices } from '../methods/key-method';
@@ -54,6 +56,8 @@ export interface BatchRequest {
   /** Start this many simulated devices on PTYs (the simulator's ports are used). */
   simulate?: number;
   simulateFaults?: string;
+  /** Pace the simulated lines at this baud rate with the device latencies of contracts.md §4 (benches); absent = PTY speed. */
+  simulateBaud?: number;
   /** Real ports when not simulating. */
   ports?: string[];
   count?: number;
@@ -65,6 +69,10 @@ export interface BatchRequest {
   onDevice?: (report: DeviceReport) => void;
   /** Each stage of each device as it starts and ends (the GUI's tiles). */
   onEvent?: (event: StageEvent & { port: string; serial: string | null }) => void;
+  /** Per device: wall time and link stats (benches: src/bench/groups/line-group.ts). */
+  onDeviceLink?: (sample: DeviceLinkSample) => void;
+  /** Wraps each port's transport (benches meter the link with it). */
+  wrapTransport?: (transport: Transport) => Transport;
   /** An IDevID CA the caller opened (openCa) and keeps open across runs; the run does not close it. */
   ca?: IdevidCa;
   /** Keep taking devices until every port is empty (run/empty-port.ts); with `simulate`, `count` is the simulated line's supply. */
@@ -250,6 +258,13 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         openedSync.relay?.start();
         methodServices.seedVault = new Pkcs11SeedVault(ca.signer, config.hsm);
         methodServices.seedStore = new SqliteSeedStore(store.db, config.stationId);
+        if (wo.method === 'seed-derived') {
+          // Method 5: certificates prepared ahead (station prepare); records a stop left half-way go the usual way.
+          const preparedSeeds = new SqlitePreparedSeedStore(store);
+          for (const r of preparedSeeds.resolveInterrupted()) log.warn({ ...r, code: 'PREPARE_INTERRUPTED' }, 'a prepared chip an earlier stop left without a certificate goes the usual way');
+          methodServices.preparedSeedCertificates = preparedSeeds;
+          methodServices.caChain = ca.chain;
+        }
         // Method 3: mechanisms, KEK and self-check in the HSM worker, and keys an earlier stop left half-way.
         let injection: FactoryInjection | undefined;
         if (wo.method === 'factory-injected-key') {
@@ -271,7 +286,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             const imported = await supplySimulatedSes({ simDir: join(dataDir, 'sim'), count: request.count ?? request.simulate, store: seManifest, config, dataDir });
             log.info({ manifest: imported.file, entries: imported.entries, added: imported.added, warnings: imported.warnings }, 'imported the simulated SE vendor\'s manifest');
           }
-          simulator = await startSimulator({ ports: request.simulate, dir: join(dataDir, 'sim'), faults: request.simulateFaults, method: wo.method, model: product.model });
+          simulator = await startSimulator({ ports: request.simulate, dir: join(dataDir, 'sim'), faults: request.simulateFaults, method: wo.method, model: product.model, baud: request.simulateBaud });
           ports = simulator.ports;
         } else {
           ports = request.ports && request.ports.length > 0 ? request.ports : config.ports;
@@ -312,9 +327,13 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             count: remaining,
             untilEmpty: request.untilEmpty === true,
             // "hid:PATH" names a USB HID device (hidapi path, checked against discovery.usbFilters); anything else is a serial port.
-            openTransport: (path) => createTransport(path, { baudRate: config.deviceLink.baudRate, usbFilters: config.discovery.usbFilters }),
+            openTransport: (path) => {
+              const transport = createTransport(path, { baudRate: config.deviceLink.baudRate, usbFilters: config.discovery.usbFilters });
+              return request.wrapTransport ? request.wrapTransport(transport) : transport;
+            },
             timeouts: { commandTimeoutMs: config.deviceLink.commandTimeoutMs, keygenTimeoutMs: config.deviceLink.keygenTimeoutMs },
             onDevice: request.onDevice,
+            onDeviceLink: request.onDeviceLink,
             log,
           },
         );

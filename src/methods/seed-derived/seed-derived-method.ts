@@ -10,6 +10,12 @@
  * taken again by a new serial (rework: the failed device's certificate was voided, and the same
  * seed gives the same key). A used chip, or one bound to a device still in progress, is refused
  * as SEED_ALREADY_USED: the same chip id twice is a cloned or counterfeit chip.
+ *
+ * Prepared ahead (`station prepare` on a seed-derived work order, src/station/admin/prepare-seed.ts):
+ * the chip already has a serial, a device record and a certificate. The assign stage gives the
+ * device that serial (PreparedSeedCertificates.claim), and obtain-key still derives the key from
+ * the sealed seed in the HSM and checks it against the import-time hash and the certificate,
+ * then hands the certificate on (`pre-issued`). A chip with nothing prepared goes the usual way.
  */
 import { createHash } from 'node:crypto';
 import { p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
@@ -17,11 +23,15 @@ import { ConfigError, DeviceError, HsmError } from '../../core/errors';
 import type { SeedStore } from '../../core/ports/seed-store';
 import type { SeedVault } from '../../core/ports/seed-vault';
 import type { DeviceIdentity } from '../../device/device-client';
-import type { AfterRecordContext, BeforeInstallContext, KeyMaterial, KeyMethod, MethodServices, ObtainKeyContext, Support } from '../key-method';
+import type { AfterRecordContext, AssignContext, BeforeInstallContext, KeyMaterial, KeyMethod, MethodServices, ObtainKeyContext, Support } from '../key-method';
+import { spkiOfCertificateDer } from './prepared-certificate';
 
 export class SeedDerivedMethod implements KeyMethod {
   readonly id = 'seed-derived' as const;
   readonly keyOrigin = 'seed-derived' as const;
+
+  /** Certificates prepared ahead, by the serial the assign stage gave them to (until obtain-key takes them). */
+  private readonly claimed = new Map<string, Buffer>();
 
   constructor(private readonly services: MethodServices) {}
 
@@ -37,6 +47,27 @@ export class SeedDerivedMethod implements KeyMethod {
     if (!identity.capabilities.seedDerivation) return { ok: false, reason: 'the device cannot derive a key from a vendor seed' };
     if (!identity.chipId) return { ok: false, reason: 'the device reports no chip id' };
     return { ok: true };
+  }
+
+  /** A chip prepared ahead takes its prepared serial; any other chip the next serial of the work order. */
+  async assignSerial(ctx: AssignContext): Promise<string> {
+    const prepared = this.services.preparedSeedCertificates;
+    const chipId = ctx.identity.chipId?.toLowerCase();
+    if (prepared && chipId) {
+      const claim = prepared.claim(chipId, ctx.workOrderId, {
+        runId: ctx.runId,
+        port: ctx.port,
+        hardwareId: ctx.identity.hardwareId,
+        model: ctx.identity.model,
+        firmwareVersion: ctx.identity.firmwareVersion,
+        macs: ctx.identity.macs,
+      });
+      if (claim) {
+        this.claimed.set(claim.serial, claim.certificateDer);
+        return claim.serial;
+      }
+    }
+    return ctx.allocate();
   }
 
   async obtainKeyMaterial(ctx: ObtainKeyContext): Promise<KeyMaterial> {
@@ -64,6 +95,16 @@ export class SeedDerivedMethod implements KeyMethod {
     const spki = await seedVault.derivePublicKey(chipId, bound.record.sealed);
     if (createHash('sha256').update(spki).digest('hex') !== bound.record.publicKeySha256) {
       throw new HsmError('SEED_VAULT_INTEGRITY', `The key derived for chip ${chipId} differs from the one derived when its seed file was imported. Stop and call the supervisor.`);
+    }
+    const preIssued = this.claimed.get(ctx.serial);
+    if (preIssued) {
+      this.claimed.delete(ctx.serial);
+      if (!spkiOfCertificateDer(preIssued).equals(p256SpkiFromPoint(p256PointFromSpki(spki)))) {
+        throw new HsmError('SEED_VAULT_INTEGRITY', `The certificate prepared for chip ${chipId} (${ctx.serial}) is not over the key its seed derives. Stop and call the supervisor.`);
+      }
+      const chain = this.services.caChain;
+      if (!chain) throw new ConfigError('METHOD_NOT_CONFIGURED', 'The seed-derived method got a prepared certificate but no IDevID chain to install it with.');
+      return { kind: 'pre-issued', spki, certificateDer: preIssued, chain: [...chain], facts: { chipId } };
     }
     return { kind: 'station-key', spki, facts: { chipId } };
   }

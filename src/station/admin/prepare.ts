@@ -2,15 +2,22 @@
  * Method 3's station-side composition: `station prepare` (keys made ahead, contracts.md §2 and §6)
  * and the parts a batch of work order with method factory-injected-key needs.
  *
- * Prepare, per chunk of keys (one worker op and two transactions per chunk, so that 100,000 keys
- * are ~100 HSM ops, not 100,000):
- *   1. the HSM makes the key pairs as session objects and returns them wrapped under the KEK;
+ * Prepare, per chunk of keys (one worker op and a handful of transactions per chunk, so that
+ * 100,000 keys are ~100 HSM ops and a few hundred durable commits, not 100,000):
+ *   1. the HSM makes the key pairs as session objects and returns them wrapped under the KEK
+ *      (the next chunk's keys are being made while this chunk's database work runs: the worker
+ *      and the main thread overlap);
  *   2. one transaction allocates a device record per key (the record store's serial allocation)
  *      and adds the keys as `preparing`;
- *   3. the station's own IdevidIssuer issues each certificate (intent, HSM signature, record;
- *      group commit), concurrently;
+ *   3. the station's own IdevidIssuer issues each certificate (intent, HSM signature, record),
+ *      the whole chunk in flight through a GroupCommitJournal: the chunk's intents share one
+ *      FULL-sync commit before anything is signed, and each certificate row is committed before
+ *      its key moves on (docs/idevid-profile.md's journal rules, unchanged);
  *   4. one transaction makes the issued keys `available`; a key whose issuance failed is burned
  *      and its device record failed.
+ * The connection's page cache is raised for the prepare (PREPARE_CACHE_KIB) and put back after:
+ * at 100,000 devices the certificate and intent indexes no longer fit SQLite's default 2 MiB,
+ * and every random insert then reads pages back from the file (docs/benchmarks.md).
  * A stop anywhere leaves nothing offered that should not be: start-up reconciliation
  * (SqlitePreparedKeyStore.resolveInterrupted) finishes or burns what was half-way.
  */
@@ -30,8 +37,10 @@ import type { MethodServices } from '../../methods/key-method';
 
 /** Keys per HSM op and per transaction. */
 const DEFAULT_CHUNK = 1024;
-/** Issuances in flight at once (the worker signs them in order; this keeps its queue fed). */
-const ISSUE_CONCURRENCY = 64;
+/** SQLite page cache during a prepare, KiB (default 2 MiB; restored afterwards). */
+const PREPARE_CACHE_KIB = 65536;
+/** The group committer's window: rows of the issuances in flight that share one commit. */
+const JOURNAL_WAIT_MS = 4;
 
 export type InjectMode = 'prepared' | 'at-station';
 
@@ -84,16 +93,24 @@ export async function prepareKeys(input: PrepareKeysInput): Promise<PrepareResul
   const chunk = input.chunk ?? DEFAULT_CHUNK;
   const runId = `prepare-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
   store.startRun(runId, wo.id);
-  const journal = new GroupCommitJournal(store);
+  const journal = new GroupCommitJournal(store, { maxRows: 2 * chunk, maxWaitMs: JOURNAL_WAIT_MS });
   const issuer = new IdevidIssuer(input.ca.signer, input.ca.chain, journal);
+  const cacheBefore = store.db.pragma('cache_size', { simple: true }) as number;
+  store.db.pragma(`cache_size = -${PREPARE_CACHE_KIB}`);
   let prepared = 0;
   let failed = 0;
   let firstSerial: string | null = null;
   let lastSerial: string | null = null;
+  // Keys of the next chunk, asked for before this chunk's database work (the HSM worker makes them meanwhile).
+  let ahead: Promise<Awaited<ReturnType<HsmKeyInjector['generateWrapped']>>> | undefined;
+  const sizeAt = (done: number) => Math.min(chunk, input.count - done);
   try {
     for (let done = 0; done < input.count; ) {
-      const n = Math.min(chunk, input.count - done);
-      const made = await injector.generateWrapped(n);
+      const n = sizeAt(done);
+      const made = await (ahead ?? injector.generateWrapped(n));
+      ahead = done + n < input.count ? injector.generateWrapped(sizeAt(done + n)) : undefined;
+      // a failure of the keys ahead surfaces when they are awaited, never as an unhandled rejection
+      ahead?.catch(() => undefined);
       const preparing = keys.addPreparing({
         workOrderId: wo.id,
         prepareRunId: runId,
@@ -102,7 +119,7 @@ export async function prepareKeys(input: PrepareKeysInput): Promise<PrepareResul
         allocate: () =>
           store.allocateDevice({ runId, workOrder: wo, port: 'prepare', hardwareId: '', model: product.model, firmwareVersion: '', macs: [], method: wo.method }),
       });
-      const outcomes = await inParallel(preparing, ISSUE_CONCURRENCY, async (p, i) => {
+      const outcomes = await inParallel(preparing, preparing.length, async (p, i) => {
         try {
           const issued = await issuer.issue({ spki: made[i]!.spki, serial: p.serial, model: product.model, workOrderId: wo.id, profile: product.idevid });
           return { id: p.id, serial: p.serial, certificateSerial: issued.certificateSerialHex };
@@ -129,7 +146,9 @@ export async function prepareKeys(input: PrepareKeysInput): Promise<PrepareResul
       log.info({ workOrder: wo.id, runId, prepared, failed, of: input.count }, 'prepared keys');
     }
   } finally {
+    await ahead?.catch(() => undefined); // keys made ahead and not used die with their session objects: only wrapped blobs left the HSM
     journal.close();
+    store.db.pragma(`cache_size = ${cacheBefore}`);
     store.finishRun(runId, { prepared, failed });
   }
   if (failed > 0) keys.scrub();

@@ -10,6 +10,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { StationConfig } from '../../core/config';
 import { createFileLogger } from '../pino-logger';
 import { runPrepare, type InjectMode } from '../admin/prepare';
+import { runPrepareSeeds } from '../admin/prepare-seed';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { cliErrorLine, positiveInt } from './cli-support';
 
@@ -32,8 +33,8 @@ export function registerPrepareCommand(program: Command, deps: PrepareCommandDep
   const exit = deps.exit ?? ((code: number) => process.exit(code));
   return program
     .command('prepare')
-    .description('method 3 (factory-injected-key): make N device keys in the HSM ahead of the run, each with its serial and certificate, resting wrapped under the KEK')
-    .requiredOption('--work-order <ID>', 'a work order with method factory-injected-key')
+    .description('ahead of the run: method 3 (factory-injected-key) makes N device keys in the HSM, each with its serial and certificate, resting wrapped under the KEK; method 5 (seed-derived) issues certificates for N imported, unbound chips')
+    .requiredOption('--work-order <ID>', 'a work order with method factory-injected-key or seed-derived')
     .requiredOption('--count <N>', 'how many keys to prepare', positiveInt)
     .action(async (opts: { workOrder: string; count: number }) => {
       try {
@@ -41,6 +42,19 @@ export function registerPrepareCommand(program: Command, deps: PrepareCommandDep
         const config = deps.loadConfig(g.config);
         const dataDir = resolve(g.dataDir ?? 'data');
         const log = createFileLogger(join(dataDir, 'station.log'), { station: config.stationId, command: 'prepare' });
+        if (config.workOrders.find((w) => w.id === opts.workOrder)?.method === 'seed-derived') {
+          // method 5: certificates issued ahead for imported, unbound chips
+          const s = await runPrepareSeeds(config, { dataDir, env: deps.env ?? process.env, log }, { workOrderId: opts.workOrder, count: opts.count });
+          log.flush();
+          out.write(
+            `prepared ${s.prepared} certificate(s) for ${s.workOrderId}${s.firstSerial ? ` (${s.firstSerial}..${s.lastSerial})` : ''}${s.failed ? `, ${s.failed} failed` : ''}\n` +
+              (s.short ? `only ${opts.count - s.short} unbound chip(s) were imported; ${s.short} not prepared (station import seeds FILE)\n` : '') +
+              `waiting for their devices: ${s.waiting}\n` +
+              (s.resolved.length ? `settled from an earlier stop: ${s.resolved.map((x) => `${x.serial} failed`).join(', ')}\n` : ''),
+          );
+          exit(s.failed > 0 ? ExitCode.HSM : ExitCode.OK);
+          return;
+        }
         const r = await runPrepare(config, { dataDir, env: deps.env ?? process.env, log }, { workOrderId: opts.workOrder, count: opts.count });
         log.flush();
         out.write(

@@ -5,7 +5,7 @@
  * takes another device, and the devices already in flight finish or fail.
  */
 import { DeviceClient, type DeviceClientTimeouts } from '../../device/device-client';
-import { DeviceConnection } from '../../device/device-connection';
+import { DeviceConnection, type ExchangeStats } from '../../device/device-connection';
 import type { Transport } from '../../device/transport/transport';
 import { asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
@@ -21,7 +21,23 @@ export interface BatchRunOptions {
   onDevice?: (report: DeviceReport) => void;
   /** Each port takes devices until it is empty (empty-port.ts); that last probe is not reported. */
   untilEmpty?: boolean;
+  /** Per device: its wall time and what its link exchanged (stats deltas), for benches. */
+  onDeviceLink?: (sample: DeviceLinkSample) => void;
   log: Logger;
+}
+
+/** One device's link figures: provisionDevice's wall time and the connection's stats over it. */
+export interface DeviceLinkSample {
+  port: string;
+  report: DeviceReport;
+  wallMs: number;
+  link: ExchangeStats;
+}
+
+function statsDelta(after: ExchangeStats, before: ExchangeStats): ExchangeStats {
+  const out = { ...after };
+  for (const k of Object.keys(out) as (keyof ExchangeStats)[]) out[k] = after[k] - before[k];
+  return out;
 }
 
 /** Error codes that stop the whole line, not just one device. */
@@ -71,7 +87,10 @@ export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOpt
         let first = true;
         while (first || take()) {
           first = false;
+          const linkBefore = opts.onDeviceLink ? { ...client.connection.stats } : undefined;
+          const t0 = performance.now();
           const report = await provisionDevice(client, ctx);
+          if (linkBefore) opts.onDeviceLink!({ port, report, wallMs: performance.now() - t0, link: statsDelta(client.connection.stats, linkBefore) });
           if (opts.untilEmpty && isEmptyPort(report)) {
             opts.log.info({ port }, 'port empty: nothing answered HELLO; it leaves the run');
             remaining++; // the probe was not a device
