@@ -379,18 +379,18 @@ export function defaultStationConfig(): StationConfig {
         serial: { prefix: 'DEVK-', width: 6, first: 1, last: 999999 },
       },
       {
-        // Method 4: the SE arrives with a vendor key listed in a signed manifest (station import se-manifest).
-        id: 'WO-DEMO-SE',
-        product: 'demo-sensor',
-        method: 'se-preprovisioned',
-        serial: { prefix: 'SEP-', width: 6, first: 1, last: 999999 },
-      },
-      {
         // Method 3: keys made in the HSM and injected wrapped (station prepare, or --inject at-station).
         id: 'WO-DEMO-INJECT',
         product: 'demo-sensor',
         method: 'factory-injected-key',
         serial: { prefix: 'INJ-', width: 6, first: 1, last: 999999 },
+      },
+      {
+        // Method 4: the SE arrives with a vendor key listed in a signed manifest (station import se-manifest).
+        id: 'WO-DEMO-SE',
+        product: 'demo-sensor',
+        method: 'se-preprovisioned',
+        serial: { prefix: 'SEP-', width: 6, first: 1, last: 999999 },
       },
       {
         // Method 5: keys derived from the chip vendor's seeds (station import seeds).

@@ -189,28 +189,6 @@ CREATE TRIGGER prepared_keys_no_delete BEFORE DELETE ON prepared_keys BEGIN SELE
 `,
   },
   {
-    version: 6,
-    name: 'method 5 seeds: sealed by the HSM at rest, bound to the device that took the chip',
-    sql: `
-CREATE TABLE seeds (
-  chip_id           TEXT PRIMARY KEY,
-  seed_sealed       BLOB NOT NULL,
-  public_key_sha256 TEXT NOT NULL,
-  file_sha256       TEXT NOT NULL,
-  recipient_key_id  TEXT NOT NULL,
-  vendor            TEXT NOT NULL,
-  lot               TEXT NOT NULL,
-  imported_at       TEXT NOT NULL,
-  state             TEXT NOT NULL DEFAULT 'available' CHECK (state IN ('available', 'used')),
-  bound_serial      TEXT,
-  bound_at          TEXT,
-  used_at           TEXT
-);
-CREATE INDEX seeds_bound_serial ON seeds(bound_serial) WHERE bound_serial IS NOT NULL;
-CREATE INDEX seeds_file ON seeds(file_sha256);
-`,
-  },
-  {
     version: 7,
     name: 'records and sync: device facts, serial and MAC blocks, signed records, outbox, sync target state',
     sql: `
@@ -308,6 +286,46 @@ CREATE TABLE sync_targets (
 `,
   },
   {
+    version: 8,
+    name: 'station users: operators and supervisors, scrypt PIN hashes, lockout',
+    sql: `
+CREATE TABLE users (
+  username        TEXT PRIMARY KEY,
+  display_name    TEXT NOT NULL,
+  role            TEXT NOT NULL CHECK (role IN ('operator', 'supervisor')),
+  pin_hash        BLOB NOT NULL,
+  pin_salt        BLOB NOT NULL,
+  pin_params      TEXT NOT NULL,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  locked_until    TEXT,
+  created_at      TEXT NOT NULL,
+  updated_at      TEXT NOT NULL
+);
+`,
+  },
+  {
+    version: 6,
+    name: 'method 5 seeds: sealed by the HSM at rest, bound to the device that took the chip',
+    sql: `
+CREATE TABLE seeds (
+  chip_id           TEXT PRIMARY KEY,
+  seed_sealed       BLOB NOT NULL,
+  public_key_sha256 TEXT NOT NULL,
+  file_sha256       TEXT NOT NULL,
+  recipient_key_id  TEXT NOT NULL,
+  vendor            TEXT NOT NULL,
+  lot               TEXT NOT NULL,
+  imported_at       TEXT NOT NULL,
+  state             TEXT NOT NULL DEFAULT 'available' CHECK (state IN ('available', 'used')),
+  bound_serial      TEXT,
+  bound_at          TEXT,
+  used_at           TEXT
+);
+CREATE INDEX seeds_bound_serial ON seeds(bound_serial) WHERE bound_serial IS NOT NULL;
+CREATE INDEX seeds_file ON seeds(file_sha256);
+`,
+  },
+  {
     version: 5,
     name: 'method 4: verified SE manifest entries and the device each SE is bound to',
     sql: `
@@ -332,24 +350,6 @@ CREATE TABLE se_manifest_entries (
 );
 CREATE INDEX se_manifest_entries_bound ON se_manifest_entries(bound_serial) WHERE bound_serial IS NOT NULL;
 CREATE INDEX se_manifest_entries_manifest ON se_manifest_entries(manifest_sha256);
-`,
-  },
-  {
-    version: 8,
-    name: 'station users: operators and supervisors, scrypt PIN hashes, lockout',
-    sql: `
-CREATE TABLE users (
-  username        TEXT PRIMARY KEY,
-  display_name    TEXT NOT NULL,
-  role            TEXT NOT NULL CHECK (role IN ('operator', 'supervisor')),
-  pin_hash        BLOB NOT NULL,
-  pin_salt        BLOB NOT NULL,
-  pin_params      TEXT NOT NULL,
-  failed_attempts INTEGER NOT NULL DEFAULT 0,
-  locked_until    TEXT,
-  created_at      TEXT NOT NULL,
-  updated_at      TEXT NOT NULL
-);
 `,
   },
 ];

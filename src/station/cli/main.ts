@@ -10,9 +10,6 @@ import { parsePrinterUri } from '../../label-printer/printers/create-printer';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
 import { registerCaCommand } from './ca-command';
-import { registerGuiCommand } from './gui-command';
-import { registerUserCommand } from './user-command';
-import { resolveResume } from '../run/resume';
 import { registerAuditCommand } from './audit-command';
 import { registerDbCommand } from './db-command';
 import { registerDeviceCommand } from './device-command';
@@ -20,12 +17,15 @@ import { registerExportCommand } from './export-command';
 import { registerSyncCommand } from './sync-command';
 import { registerImportCommand } from './import-command';
 import { parseInjectMode, registerPrepareCommand } from './prepare-command';
+import { registerGuiCommand } from './gui-command';
+import { registerUserCommand } from './user-command';
+import { resolveResume } from '../run/resume';
+import { registerQaCommand } from './qa-command';
+import { startServicesForRun, type RunServices } from '../reference-services';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { loadConfig } from './load-config';
 import { registerPortsCommand } from './ports-command';
 import { registerProfileCommand } from './profile-command';
-import { registerQaCommand } from './qa-command';
-import { startServicesForRun, type RunServices } from '../reference-services';
 import { createProgress } from './progress';
 import { cliErrorLine, positiveInt } from './cli-support';
 
@@ -145,6 +145,9 @@ export function main(argv: string[]): void {
         if (opts.method && wo && wo.method !== opts.method) {
           throw new ConfigError('METHOD_MISMATCH', `Work order ${wo.id} uses method ${wo.method}, not ${opts.method}. Choose another work order or method.`);
         }
+        if (opts.inject && wo && wo.method !== 'factory-injected-key') {
+          throw new ConfigError('INJECT_NOT_APPLICABLE', `--inject applies to method factory-injected-key only; work order ${wo.id} uses ${wo.method}.`);
+        }
         mkdirSync(outDir, { recursive: true });
         mkdirSync(dataDir, { recursive: true, mode: 0o700 });
         chmodSync(dataDir, 0o700);
@@ -168,6 +171,7 @@ export function main(argv: string[]): void {
           outDir,
           printer: opts.printer ? parsePrinterUri(opts.printer) : undefined,
           inject: opts.inject,
+          waitSyncSeconds: opts.waitSync,
           signal: controller.signal,
           onStart: ({ total }) => progress.start(total),
           onDevice: (r) => progress.device(r),
@@ -186,7 +190,6 @@ export function main(argv: string[]): void {
         process.exit(c.failed > 0 || undelivered.length > 0 ? ExitCode.DEVICE_FAILED : ExitCode.OK);
       } catch (err) {
         progress.stop();
-          waitSyncSeconds: opts.waitSync,
         await runServices?.services.stop();
         fail(err);
       }
@@ -232,8 +235,6 @@ export function main(argv: string[]): void {
   registerPortsCommand(program, { loadConfig });
   registerProfileCommand(program, { loadConfig });
   registerCaCommand(program, { loadConfig });
-  registerGuiCommand(program, { loadConfig });
-  registerUserCommand(program, { loadConfig });
   registerSyncCommand(program, { loadConfig });
   registerAuditCommand(program, { loadConfig });
   registerDbCommand(program, { loadConfig });
@@ -241,6 +242,8 @@ export function main(argv: string[]): void {
   registerDeviceCommand(program, { loadConfig });
   registerImportCommand(program, { loadConfig });
   registerPrepareCommand(program, { loadConfig });
+  registerGuiCommand(program, { loadConfig });
+  registerUserCommand(program, { loadConfig });
   registerQaCommand(program, { loadConfig });
 
   program.parseAsync(argv).catch(fail);

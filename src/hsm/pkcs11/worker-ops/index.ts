@@ -3,6 +3,6 @@
  * feature; the worker imports this file once.
  */
 import './diagnostic-ops';
-import './identity-ops';
 import './key-injection-ops';
 import './seed-vault-ops';
+import './identity-ops';
