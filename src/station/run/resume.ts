@@ -88,7 +88,9 @@ export function reportFromRecord(d: DeviceRecord, stages: StageReport[], outDir:
     label: passed ? (d.labelState === 'printed' ? { state: 'printed' } : { state: 'pending', reason: d.labelReason ?? 'not printed before the stop' }) : { state: 'pending', reason: 'device failed' },
     error: d.error ? { code: d.error.code, message: d.error.message, stage: (d.error.stage as DeviceReport['stages'][number]['name'] | null) ?? null } : null,
     ...(d.disposition ? { disposition: d.disposition } : {}),
-    stages,
+    // A device a stop left half-way has no stage rows (they are written with the record or the
+    // failure; a reconciler at start may fail it without any): its failed stage stands for them.
+    stages: stages.length > 0 ? stages : [{ name: (d.error?.stage as StageReport['name'] | undefined) ?? 'connect', status: passed ? 'ok' : 'failed', durationMs: 0 }],
   };
 }
 
@@ -106,7 +108,12 @@ export async function resumeRun(opts: { store: SqliteRecordStore; recorder: Devi
     const message =
       `The station stopped while provisioning this device (it was ${d.status}); the resumed run did not finish it. ` +
       'Put it in the rework tray: it is provisioned again under a new serial.';
-    await opts.recorder.markFailed(d.serial, runId, { code: RUN_CRASHED, message, stage: d.status === 'assigned' ? 'obtain-key' : d.status === 'issued' ? 'install' : 'lock' }, stagesOf(store, d.serial, runId), 'rework', {
+    const stage = d.status === 'assigned' ? 'obtain-key' : d.status === 'issued' ? 'install' : 'lock';
+    // The stop left no stage rows (they are written with the record or the failure): the
+    // report names the stage the database says the device was in, as failed.
+    const known = stagesOf(store, d.serial, runId);
+    const stages: StageReport[] = known.length > 0 ? known : [{ name: stage, status: 'failed', durationMs: 0 }];
+    await opts.recorder.markFailed(d.serial, runId, { code: RUN_CRASHED, message, stage }, stages, 'rework', {
       keyOrigin: record.keyOrigin ?? opts.keyOrigin,
       dppUri: record.dppUri,
     });
