@@ -70,7 +70,20 @@ describe('no secret in anything the station writes', () => {
         secrets.push({ label: `device private scalar (${origin})`, value: Buffer.from(hex, 'hex') });
       }
     }
-    if (method === 'on-device-keygen') expect(secrets.some((s) => s.label.startsWith('device private scalar'))).toBe(true);
+    // method 5: the seeds the chip vendor burned (the simulator's fab records); the station sees them only encrypted
+    for (const which of ['available', 'taken']) {
+      const chips = join(data, 'sim', 'vendor', 'chips', which);
+      if (!existsSync(chips)) continue;
+      for (const f of readdirSync(chips)) {
+        const { seed } = JSON.parse(readFileSync(join(chips, f), 'utf8')) as { seed: string };
+        secrets.push({ label: `chip seed ${f}`, value: Buffer.from(seed, 'base64') });
+      }
+    }
+    // every software birth key the devices held (methods 1, 3 and 5) was handed to the scan
+    if (['on-device-keygen', 'factory-injected-key', 'seed-derived'].includes(method)) {
+      expect(secrets.filter((s) => s.label.startsWith('device private scalar')).length).toBeGreaterThanOrEqual(3);
+    }
+    if (method === 'seed-derived') expect(secrets.filter((s) => s.label.startsWith('chip seed')).length).toBeGreaterThanOrEqual(3);
 
     const pinFiles = new Set(['hsm-pin', 'hsm-so-pin'].map((n) => join(data, n)));
     const written = filesUnder(run.out, (p) => pinFiles.has(p) || p === join(data, 'sim') || p === join(data, 'tokens'));
