@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BrowserWindow, app, ipcMain } from 'electron';
 import { StationApiService } from '../../src/station/api/station-api-service';
+import { OutboxSyncStatus } from '../../src/station/sync/outbox-sync-status';
 import { loadConfig } from '../../src/station/cli/load-config';
 import { createFileLogger } from '../../src/station/pino-logger';
 import { createStation } from '../../src/station/station';
@@ -29,7 +30,8 @@ async function start(): Promise<void> {
   const station = createStation(config, { dataDir, log });
   const simulate = sw('simulate') ? Number(sw('simulate')) : undefined;
   if (simulate !== undefined) await station.pkiInit();
-  const service = await StationApiService.start({ station, log, outDir, ...(simulate !== undefined ? { simulate: { ports: simulate } } : {}) });
+  const sync = new OutboxSyncStatus({ config, databasePath: join(dataDir, 'station.db') });
+  const service = await StationApiService.start({ station, log, outDir, sync, ...(simulate !== undefined ? { simulate: { ports: simulate } } : {}) });
 
   let trusted: TrustedRenderer | undefined;
   registerStationIpc(ipcMain, service, {

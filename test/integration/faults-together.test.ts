@@ -14,6 +14,8 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../../src/station/run/report';
 import { startReferenceServices, type ReferenceServices } from '../../src/services/launcher';
+import { loadConfig } from '../../src/station/cli/load-config';
+import { OutboxSyncStatus } from '../../src/station/sync/outbox-sync-status';
 import { validateReport } from '../helpers/report-schema';
 import { runStation, testDir } from '../helpers/station-cli';
 
@@ -121,6 +123,13 @@ describe('the printer and both services down at once', () => {
       expect(d.sync).toEqual({ masa: 'pending', supplyChain: 'pending' });
     }
 
+    // the GUI's sync panel sees the backlog: 3 records for each of the 2 targets
+    const panel = new OutboxSyncStatus({ config: loadConfig(config), databasePath: join(data, 'station.db') });
+    const waiting = panel.overview();
+    expect(waiting.wired).toBe(true);
+    expect(waiting.backlog).toMatchObject({ pending: 6, deadLettered: 0 });
+    expect(waiting.services.map((x) => x.name)).toEqual(['masa', 'supply-chain']);
+
     // the services come back (at new addresses: the config follows), and a printer (a file)
     services = await startReferenceServices({ dir: servicesDir, stationCaCertificatePath: join(data, 'pki', 'station-ca.pem') });
     writeConfig(services.masaUrl, services.supplyChainUrl);
@@ -133,6 +142,9 @@ describe('the printer and both services down at once', () => {
       ['masa', 0, 3, 0],
       ['supply-chain', 0, 3, 0],
     ]);
+    const drained = panel.overview();
+    expect(drained.backlog).toEqual({ pending: 0, deadLettered: 0, oldestPendingAgeS: null });
+    expect(drained.services.map((x) => x.state)).toEqual(['up', 'up']);
     const labels = join(dir, 'printed');
     const print = await runStation(['--config', config, '--data-dir', data, 'label', 'print', '--printer', `file:${labels}`]);
     expect(print.code, print.stderr).toBe(0);

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { StationConfig } from '../../core/config';
 import { StationApiService } from '../api/station-api-service';
+import { OutboxSyncStatus } from '../sync/outbox-sync-status';
 import { HttpBridge } from '../bridge/http-bridge';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
@@ -59,6 +60,7 @@ export function registerGuiCommand(program: Command, deps: GuiCommandDeps): Comm
           ...(opts.simulate !== undefined ? { simulate: { ports: opts.simulate, ...(opts.simFaults ? { faults: opts.simFaults } : {}) } } : {}),
           ...(opts.port ? { ports: opts.port } : {}),
           idleTimeoutMs: opts.idleTimeout * 1000,
+          sync: new OutboxSyncStatus({ config, databasePath: join(dataDir, 'station.db') }),
         });
         const bridge = await HttpBridge.start({ api: service, rendererDir: RENDERER_DIR, log, port: opts.listen });
         process.stdout.write(`${bridge.url}\n`);
