@@ -2,9 +2,9 @@
  * A supervisor's decisions about a device, each with its audit event in one transaction:
  * rework (a failed device goes back for rework) and scrap (its serial is retired for good).
  */
-import { DatabaseError, StationError } from '../core/errors';
+import { DatabaseError } from '../core/errors';
 import { AuditChain } from './audit-chain';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { type SqliteDb, inTransaction } from './sqlite-database';
 
 export class DeviceDispositions {
   private readonly audit: AuditChain;
@@ -17,12 +17,7 @@ export class DeviceDispositions {
   }
 
   private tx<T>(doing: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof StationError) throw err;
-      throw toDatabaseError(err, doing);
-    }
+    return inTransaction(this.db, doing, fn);
   }
 
   private status(serial: string): { status: string; disposition: string | null } {

@@ -15,10 +15,10 @@
  * it, so that the frames that held a deleted blob are gone from the disk too.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { DatabaseError, StationError } from '../core/errors';
+import { DatabaseError } from '../core/errors';
 import type { WrappedDeviceKey } from '../core/ports/key-injection';
 import type { DeviceAttachment, PreparedKey, PreparedKeyOrigin, PreparedKeys, PreparedKeyState } from '../core/ports/prepared-keys';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { toDatabaseError, type SqliteDb, inTransaction } from './sqlite-database';
 import type { SqliteRecordStore } from './sqlite-record-store';
 
 interface PreparedKeyRow {
@@ -92,12 +92,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   }
 
   private tx<T>(doing: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof StationError) throw err;
-      throw toDatabaseError(err, doing);
-    }
+    return inTransaction(this.db, doing, fn);
   }
 
   private read<T>(doing: string, fn: () => T): T {

@@ -7,10 +7,10 @@
  * record at the assign stage (claim); a prepared record that fails (void certificate) frees the
  * chip for the usual path (bind, derive, issue at the line).
  */
-import { DatabaseError, StationError } from '../core/errors';
+import { DatabaseError } from '../core/errors';
 import type { DeviceAttachment } from '../core/ports/prepared-keys';
 import type { PreparedSeedCertificate, PreparedSeedCertificates } from '../core/ports/prepared-seed-certificates';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { toDatabaseError, type SqliteDb, inTransaction } from './sqlite-database';
 import type { SqliteRecordStore } from './sqlite-record-store';
 
 /** The port a prepare run gives the device records it allocates (method 3 uses the same). */
@@ -32,12 +32,7 @@ export class SqlitePreparedSeedStore implements PreparedSeedCertificates {
   }
 
   private tx<T>(doing: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof StationError) throw err;
-      throw toDatabaseError(err, doing);
-    }
+    return inTransaction(this.db, doing, fn);
   }
 
   /** Up to `limit` imported chips that are available and bound to no device, in chip id order. */

@@ -8,11 +8,11 @@
  * another SE, refuses the whole file.
  */
 import { createHash } from 'node:crypto';
-import { DeviceError, StationError } from '../core/errors';
+import { DeviceError } from '../core/errors';
 import type { SeManifestEntryRecord, SeManifestRegistry } from '../core/ports/se-manifest-registry';
 import { SeManifestError, type SeManifestProblem, type VerifiedSeEntry } from '../core/se-manifest';
 import { AuditChain } from './audit-chain';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { toDatabaseError, type SqliteDb, inTransaction } from './sqlite-database';
 
 export interface SeManifestImportInput {
   /** SHA-256 of the manifest file's bytes, hex. */
@@ -90,12 +90,7 @@ export class SeManifestStore implements SeManifestRegistry {
   }
 
   private tx<T>(doing: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof StationError) throw err;
-      throw toDatabaseError(err, doing);
-    }
+    return inTransaction(this.db, doing, fn);
   }
 
   /** Store the entries of one verified manifest, with one audit event, in one transaction. */

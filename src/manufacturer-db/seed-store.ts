@@ -4,10 +4,10 @@
  * (seed file hash, vendor, lot), and which device took it. Every change is audited in the same
  * transaction (audit-chain.ts).
  */
-import { ConfigError, DatabaseError, StationError } from '../core/errors';
+import { ConfigError, DatabaseError } from '../core/errors';
 import type { SeedBindResult, SeedImportInput, SeedImportResult, SeedRecord, SeedStore } from '../core/ports/seed-store';
 import { AuditChain } from './audit-chain';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { toDatabaseError, type SqliteDb, inTransaction } from './sqlite-database';
 
 interface SeedRow {
   chip_id: string;
@@ -53,12 +53,7 @@ export class SqliteSeedStore implements SeedStore {
   }
 
   private tx<T>(doing: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof StationError) throw err;
-      throw toDatabaseError(err, doing);
-    }
+    return inTransaction(this.db, doing, fn);
   }
 
   importSeeds(input: SeedImportInput): SeedImportResult {

@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { DatabaseError } from '../core/errors';
+import { DatabaseError, StationError } from '../core/errors';
 import { MIGRATIONS, type Migration } from './migrations';
 
 export type SqliteDb = BetterSqlite3.Database;
@@ -19,6 +19,19 @@ export function toDatabaseError(err: unknown, doing: string): DatabaseError {
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return new DatabaseError('DB_BUSY', `The database is busy while ${doing}.`, { cause: err, retryable: true });
   if (code.startsWith('SQLITE_CONSTRAINT')) return new DatabaseError('DB_CONSTRAINT', `A database constraint failed while ${doing}: ${message}`, { cause: err });
   return new DatabaseError('DB_ERROR', `The database failed while ${doing}: ${message}`, { cause: err });
+}
+
+/**
+ * Runs `fn` in one SQLite transaction; a failure that is not already a StationError becomes a
+ * typed DatabaseError naming what was being done (DB_DISK_FULL, DB_CONSTRAINT, ...).
+ */
+export function inTransaction<T>(db: SqliteDb, doing: string, fn: () => T): T {
+  try {
+    return db.transaction(fn)();
+  } catch (err) {
+    if (err instanceof StationError) throw err;
+    throw toDatabaseError(err, doing);
+  }
 }
 
 export function currentSchemaVersion(db: SqliteDb): number {

@@ -15,7 +15,7 @@ import { BlockRegistry } from './blocks';
 import { OutboxStore, type SyncTargetName } from './outbox/outbox-store';
 import type { RecordFacts } from './records/device-payload';
 import type { RecordSignature } from './records/record-signer';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { toDatabaseError, type SqliteDb, inTransaction } from './sqlite-database';
 
 /**
  * A signed (or, without a station identity, unsigned) device record, ready to commit with the
@@ -176,12 +176,7 @@ export class SqliteRecordStore implements IssuanceJournal {
   }
 
   private tx<T>(doing: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof StationError) throw err;
-      throw toDatabaseError(err, doing);
-    }
+    return inTransaction(this.db, doing, fn);
   }
 
   /** Insert the work order, or check that the stored one has the same serial format. */

@@ -13,9 +13,9 @@
  * the same transaction as the row it describes; no PIN, hash or salt ever goes into one.
  */
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { ConfigError, DatabaseError, StationError } from '../core/errors';
+import { ConfigError, DatabaseError } from '../core/errors';
 import { AuditChain } from './audit-chain';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { type SqliteDb, inTransaction } from './sqlite-database';
 
 export type UserRole = 'operator' | 'supervisor';
 
@@ -113,12 +113,7 @@ export class SqliteUserStore {
   }
 
   private tx<T>(doing: string, fn: () => T): T {
-    try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      if (err instanceof StationError) throw err;
-      throw toDatabaseError(err, doing);
-    }
+    return inTransaction(this.db, doing, fn);
   }
 
   private row(username: string): UserRow | undefined {

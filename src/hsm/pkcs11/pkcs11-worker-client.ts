@@ -113,7 +113,7 @@ export function defaultWorkerScript(): string {
   if (!existsSync(built)) {
     throw new HsmError('HSM_WORKER_MISSING', `The PKCS#11 worker script ${built} does not exist; run "npm run build" first.`);
   }
-  for (const name of ['pkcs11-worker-main', 'pkcs11-worker-protocol', 'pkcs11-worker-ops', 'hsm-session-pool']) {
+  for (const name of ['pkcs11-worker-main', 'pkcs11-worker-protocol', 'pkcs11-worker-ops', 'pkcs11-objects', 'hsm-session-pool']) {
     const src = join(__dirname, `${name}.ts`);
     const js = resolve(__dirname, `../../../dist/hsm/pkcs11/${name}.js`);
     if (existsSync(src) && existsSync(js) && statSync(src).mtimeMs > statSync(js).mtimeMs) {

@@ -30,6 +30,7 @@ import { Pkcs11Library, pkcs11js, type Pkcs11Handle } from './pkcs11-library';
 import { P256_EC_PARAMS, type PrivateKeyAudit } from './pkcs11-token';
 import { toWireError, type FromWorker, type Pkcs11WorkerConfig, type ToWorker } from './pkcs11-worker-protocol';
 import { findWorkerOp } from './pkcs11-worker-ops';
+import { findObjects as findObjectsOn, readPrivateKeyAudit } from './pkcs11-objects';
 import './worker-ops/index';
 
 /**
@@ -69,12 +70,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function findObjects(api: pkcs11js.PKCS11, session: Pkcs11Handle, template: pkcs11js.Template, max: number): Pkcs11Handle[] {
   try {
-    api.C_FindObjectsInit(session, template);
-    try {
-      return api.C_FindObjects(session, max);
-    } finally {
-      api.C_FindObjectsFinal(session);
-    }
+    return findObjectsOn(api, session, template, max);
   } catch (err) {
     throw toHsmError(err, 'searching for keys');
   }
@@ -96,34 +92,11 @@ function readSpki(api: pkcs11js.PKCS11, session: Pkcs11Handle, publicKey: Pkcs11
 
 /** The attributes assertStrongCaKey judges (the same reading as Pkcs11Token.auditPrivateKey, on a pool session). */
 function readAudit(api: pkcs11js.PKCS11, session: Pkcs11Handle, privateKey: Pkcs11Handle): PrivateKeyAudit {
-  const flags = [
-    ['token', pkcs11js.CKA_TOKEN],
-    ['private', pkcs11js.CKA_PRIVATE],
-    ['sensitive', pkcs11js.CKA_SENSITIVE],
-    ['extractable', pkcs11js.CKA_EXTRACTABLE],
-    ['alwaysSensitive', pkcs11js.CKA_ALWAYS_SENSITIVE],
-    ['neverExtractable', pkcs11js.CKA_NEVER_EXTRACTABLE],
-    ['local', pkcs11js.CKA_LOCAL],
-    ['sign', pkcs11js.CKA_SIGN],
-    ['decrypt', pkcs11js.CKA_DECRYPT],
-    ['unwrap', pkcs11js.CKA_UNWRAP],
-    ['derive', pkcs11js.CKA_DERIVE],
-  ] as const;
-  let attrs: pkcs11js.TemplateResult;
   try {
-    attrs = api.C_GetAttributeValue(session, privateKey, [...flags.map(([, type]) => ({ type })), { type: pkcs11js.CKA_KEY_TYPE }, { type: pkcs11js.CKA_EC_PARAMS }]);
+    return readPrivateKeyAudit(api, session, privateKey);
   } catch (err) {
     throw toHsmError(err, 'reading key attributes');
   }
-  const audit = {
-    keyType: (attrs[flags.length]!.value as Buffer).readUInt32LE(0),
-    ecParams: attrs[flags.length + 1]!.value as Buffer,
-  } as PrivateKeyAudit;
-  flags.forEach(([name], i) => {
-    const v = attrs[i]!.value as Buffer;
-    audit[name] = v.length > 0 && v[0] !== 0;
-  });
-  return audit;
 }
 
 export class Pkcs11WorkerService {

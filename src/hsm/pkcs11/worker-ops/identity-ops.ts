@@ -20,6 +20,7 @@ import { pkcs11js, type Pkcs11Handle } from '../pkcs11-library';
 import type { PrivateKeyAudit } from '../pkcs11-token';
 import { P256_EC_PARAMS } from '../pkcs11-token';
 import { registerWorkerOps, type WorkerOpContext } from '../pkcs11-worker-ops';
+import { findObjects, readPrivateKeyAudit } from '../pkcs11-objects';
 
 const LABEL = /^[\x20-\x7e]{1,64}$/;
 const handles = new Map<string, Pkcs11Handle>();
@@ -31,51 +32,22 @@ function labelArg(args: unknown): string {
 }
 
 function findOne(ctx: WorkerOpContext, cls: number, label: string): Pkcs11Handle | undefined {
-  const { api, session } = ctx;
+  let found: Pkcs11Handle[];
   try {
-    api.C_FindObjectsInit(session, [
-      { type: pkcs11js.CKA_CLASS, value: cls },
-      { type: pkcs11js.CKA_LABEL, value: label },
-    ]);
-    let found: Pkcs11Handle[];
-    try {
-      found = api.C_FindObjects(session, 2);
-    } finally {
-      api.C_FindObjectsFinal(session);
-    }
-    if (found.length > 1) throw new HsmError('HSM_KEY_AMBIGUOUS', `Token ${ctx.tokenLabel} holds more than one key labelled "${label}".`);
-    return found[0];
+    found = findObjects(ctx.api, ctx.session, [{ type: pkcs11js.CKA_CLASS, value: cls }, { type: pkcs11js.CKA_LABEL, value: label }], 2);
   } catch (err) {
     throw toHsmError(err, 'searching for the station identity key');
   }
+  if (found.length > 1) throw new HsmError('HSM_KEY_AMBIGUOUS', `Token ${ctx.tokenLabel} holds more than one key labelled "${label}".`);
+  return found[0];
 }
 
 function readAudit(ctx: WorkerOpContext, key: Pkcs11Handle): PrivateKeyAudit {
-  const flags = [
-    ['token', pkcs11js.CKA_TOKEN],
-    ['private', pkcs11js.CKA_PRIVATE],
-    ['sensitive', pkcs11js.CKA_SENSITIVE],
-    ['extractable', pkcs11js.CKA_EXTRACTABLE],
-    ['alwaysSensitive', pkcs11js.CKA_ALWAYS_SENSITIVE],
-    ['neverExtractable', pkcs11js.CKA_NEVER_EXTRACTABLE],
-    ['local', pkcs11js.CKA_LOCAL],
-    ['sign', pkcs11js.CKA_SIGN],
-    ['decrypt', pkcs11js.CKA_DECRYPT],
-    ['unwrap', pkcs11js.CKA_UNWRAP],
-    ['derive', pkcs11js.CKA_DERIVE],
-  ] as const;
-  let attrs: pkcs11js.TemplateResult;
   try {
-    attrs = ctx.api.C_GetAttributeValue(ctx.session, key, [...flags.map(([, type]) => ({ type })), { type: pkcs11js.CKA_KEY_TYPE }, { type: pkcs11js.CKA_EC_PARAMS }]);
+    return readPrivateKeyAudit(ctx.api, ctx.session, key);
   } catch (err) {
     throw toHsmError(err, 'reading the station identity key attributes');
   }
-  const audit = { keyType: (attrs[flags.length]!.value as Buffer).readUInt32LE(0), ecParams: attrs[flags.length + 1]!.value as Buffer } as PrivateKeyAudit;
-  flags.forEach(([name], i) => {
-    const v = attrs[i]!.value as Buffer;
-    audit[name] = v.length > 0 && v[0] !== 0;
-  });
-  return audit;
 }
 
 function privateKey(ctx: WorkerOpContext, label: string): Pkcs11Handle {

@@ -29,6 +29,7 @@ import { ckrOf, toHsmError } from '../ckr-names';
 import { pkcs11js, type Pkcs11Handle } from '../pkcs11-library';
 import { P256_EC_PARAMS } from '../pkcs11-token';
 import { registerWorkerOps, type WorkerOpContext } from '../pkcs11-worker-ops';
+import { booleanAttributes, destroyQuietly as destroyObjectQuietly, findObjects } from '../pkcs11-objects';
 
 /** The mechanisms method 3 needs besides the CA's (checked by inject.setup, at start, when method 3 is in use). */
 export const KEY_INJECTION_MECHANISMS = ['CKM_EC_KEY_PAIR_GEN', 'CKM_ECDH1_DERIVE', 'CKM_AES_KEY_GEN', 'CKM_AES_KEY_WRAP_PAD'] as const;
@@ -199,13 +200,7 @@ function transportKekTemplate(value: Buffer): pkcs11js.Template {
 }
 
 function find(ctx: WorkerOpContext, template: pkcs11js.Template, max: number): Pkcs11Handle[] {
-  const { api, session } = ctx;
-  api.C_FindObjectsInit(session, template);
-  try {
-    return api.C_FindObjects(session, max);
-  } finally {
-    api.C_FindObjectsFinal(session);
-  }
+  return findObjects(ctx.api, ctx.session, template, max);
 }
 
 function findKek(ctx: WorkerOpContext, label: string): Pkcs11Handle | undefined {
@@ -225,11 +220,7 @@ function requireKek(ctx: WorkerOpContext, label: string): Pkcs11Handle {
 }
 
 function flags(ctx: WorkerOpContext, handle: Pkcs11Handle, types: readonly number[]): boolean[] {
-  const attrs = ctx.api.C_GetAttributeValue(ctx.session, handle, types.map((type) => ({ type })));
-  return attrs.map((a) => {
-    const v = a.value as Buffer;
-    return v.length > 0 && v[0] !== 0;
-  });
+  return booleanAttributes(ctx.api, ctx.session, handle, types);
 }
 
 /** What the KEK lacks (empty = good): the same strictness as the CA key audit (pitfalls.md 7). */
@@ -261,12 +252,7 @@ export function kekWeaknesses(ctx: WorkerOpContext, kek: Pkcs11Handle): string[]
 }
 
 function destroyQuietly(ctx: WorkerOpContext, handle: Pkcs11Handle | undefined): void {
-  if (!handle) return;
-  try {
-    ctx.api.C_DestroyObject(ctx.session, handle);
-  } catch {
-    // a session object dies with its session anyway
-  }
+  destroyObjectQuietly(ctx.api, ctx.session, handle);
 }
 
 function readSpki(ctx: WorkerOpContext, publicKey: Pkcs11Handle): Buffer {

@@ -28,6 +28,7 @@ import {
 import { ckrOf } from '../ckr-names';
 import { pkcs11js, type Pkcs11Handle } from '../pkcs11-library';
 import { registerWorkerOps, type WorkerOpContext } from '../pkcs11-worker-ops';
+import { booleanAttributes, findObjects } from '../pkcs11-objects';
 
 const P = pkcs11js;
 
@@ -80,21 +81,13 @@ function bytes(args: unknown, field: string): Buffer {
 }
 
 function findOne(ctx: WorkerOpContext, template: pkcs11js.Template): Pkcs11Handle | undefined {
-  ctx.api.C_FindObjectsInit(ctx.session, template);
-  try {
-    const found = ctx.api.C_FindObjects(ctx.session, 2);
-    if (found.length > 1) throw new HsmError('HSM_KEY_AMBIGUOUS', 'Two objects on the HSM token carry the same seed-vault label; remove one.');
-    return found[0];
-  } finally {
-    ctx.api.C_FindObjectsFinal(ctx.session);
-  }
+  const found = findObjects(ctx.api, ctx.session, template, 2);
+  if (found.length > 1) throw new HsmError('HSM_KEY_AMBIGUOUS', 'Two objects on the HSM token carry the same seed-vault label; remove one.');
+  return found[0];
 }
 
 function bool(ctx: WorkerOpContext, handle: Pkcs11Handle, types: number[]): boolean[] {
-  return ctx.api.C_GetAttributeValue(ctx.session, handle, types.map((type) => ({ type }))).map((a) => {
-    const v = a.value as Buffer | undefined;
-    return v !== undefined && v.length > 0 && v[0] !== 0;
-  });
+  return booleanAttributes(ctx.api, ctx.session, handle, types);
 }
 
 /** Refuse a key whose attributes are weaker than the template the station makes (pitfalls.md 7). */
