@@ -65,7 +65,18 @@ export interface StationApiServiceOptions {
   idleTimeoutMs?: number;
   users?: UserStoreOptions;
   sync?: SyncStatusSource;
+  /**
+   * Hot-plug (docs/discovery.md): with no simulated line and no fixed ports, the line is the
+   * ports discovery sees; each one that appears or goes away is announced (`port.appeared` /
+   * `port.gone`) and taken by the next run.
+   */
+  discovery?: PortHotPlug;
   now?: () => Date;
+}
+
+/** What the GUI needs of port discovery: port names (serial paths, `hid:PATH`) as they come and go. */
+export interface PortHotPlug {
+  watch(onChange: (change: { type: 'added' | 'removed'; port: string }) => void): { ready: Promise<void>; stop(): Promise<void> };
 }
 
 export type CallReply = { ok: true; value: unknown } | { ok: false; error: ApiErrorInfo };
@@ -136,6 +147,7 @@ export class StationApiService {
   private run: ActiveRun | null = null;
   private runDone: Promise<void> = Promise.resolve();
   private stopped = false;
+  private hotPlug: { stop(): Promise<void> } | undefined;
 
   private constructor(private readonly opts: StationApiServiceOptions) {
     this.config = opts.station.config;
@@ -194,6 +206,7 @@ export class StationApiService {
     this.unsubscribeSync();
     this.run?.controller.abort();
     await this.runDone;
+    await this.hotPlug?.stop();
     await this.simulator?.stop();
     await this.ca?.close().catch(() => undefined);
     this.connections.clear();
@@ -425,8 +438,19 @@ export class StationApiService {
     if (this.opts.simulate) {
       const wo = this.config.workOrders.find((w) => w.id === this.config.defaultWorkOrder) ?? this.config.workOrders[0]!;
       await this.startSimulatedLine(wo, this.opts.simulate.faults ?? null);
+    } else if (this.opts.ports && this.opts.ports.length > 0) {
+      this.announcePorts(this.opts.ports);
+    } else if (this.config.ports.length === 0 && this.opts.discovery) {
+      const watch = this.opts.discovery.watch((change) => {
+        const now = this.line.ports();
+        if (change.type === 'added' && !now.includes(change.port)) this.announcePorts([...now, change.port]);
+        if (change.type === 'removed' && now.includes(change.port)) this.announcePorts(now.filter((p) => p !== change.port));
+        this.log.info({ port: change.port, change: change.type }, 'port discovery');
+      });
+      this.hotPlug = watch;
+      await watch.ready;
     } else {
-      this.announcePorts(this.opts.ports && this.opts.ports.length > 0 ? this.opts.ports : this.config.ports);
+      this.announcePorts(this.config.ports);
     }
   }
 

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import type { StationConfig } from '../../core/config';
 import { StationApiService } from '../api/station-api-service';
 import { OutboxSyncStatus } from '../sync/outbox-sync-status';
+import { discoveryHotPlug } from '../api/discovery-hot-plug';
 import { HttpBridge } from '../bridge/http-bridge';
 import { createFileLogger } from '../pino-logger';
 import { createStation } from '../station';
@@ -61,6 +62,7 @@ export function registerGuiCommand(program: Command, deps: GuiCommandDeps): Comm
           ...(opts.port ? { ports: opts.port } : {}),
           idleTimeoutMs: opts.idleTimeout * 1000,
           sync: new OutboxSyncStatus({ config, databasePath: join(dataDir, 'station.db') }),
+          discovery: discoveryHotPlug(config.discovery),
         });
         const bridge = await HttpBridge.start({ api: service, rendererDir: RENDERER_DIR, log, port: opts.listen });
         process.stdout.write(`${bridge.url}\n`);
