@@ -134,6 +134,18 @@ export const InstallItemsSchema = z
   })
   .strict();
 
+/**
+ * Method 4 (se-preprovisioned) per product: `issueIdevid` true (the default, and what the demo
+ * line and simulate mode use) issues our IDevID over the SE key through a CSR the SE signs; false
+ * keeps the SE vendor's certificate (from the imported manifest) as the device's IDevID
+ * (docs/se-manifest.md §8).
+ */
+export const SePreprovisionedProductSchema = z
+  .object({
+    issueIdevid: z.boolean({ error: 'sePreprovisioned.issueIdevid must be true (issue our IDevID over the SE key) or false (keep the SE vendor\'s certificate as the IDevID)' }),
+  })
+  .strict();
+
 export const ProductProfileSchema = z
   .object({
     model: z.string().regex(PRINTABLE_STRING).min(1).max(64),
@@ -148,6 +160,8 @@ export const ProductProfileSchema = z
     dpp: DppProfileSchema,
     label: LabelTemplateSchema,
     install: InstallItemsSchema.default({}),
+    /** Method 4 only; absent = { issueIdevid: true } (see SePreprovisionedProductSchema). */
+    sePreprovisioned: SePreprovisionedProductSchema.optional(),
   })
   .strict();
 

@@ -312,6 +312,71 @@ export class SqliteRecordStore implements IssuanceJournal {
   }
 
   /**
+   * A certificate another CA issued (method 4 keeping the SE vendor's certificate as the IDevID)
+   * recorded as the device's certificate, in one transaction with its audit event
+   * `certificate.recorded-external` (naming the issuer), before the certificate is installed.
+   * Nothing is signed, so there is no issuance intent; the rest is as for our own certificates:
+   * the device must be waiting for a certificate, a key held by another device (active
+   * certificate or pending issuance) is refused (KEY_ALREADY_CERTIFIED), and a failure voids it.
+   * The row is keyed by the certificate's serial (hex, as the DER carries it). The same
+   * certificate recorded again, after the device it was recorded for failed (the SE's reworked
+   * device), moves the void row to the new device and the audit event names the previous one.
+   */
+  recordExternalCertificate(entry: { deviceSerial: string; workOrderId: string; certificateDer: Buffer; certificateSerialHex: string; publicKeySpki: Buffer; issuer: string; recordedAt?: Date }): void {
+    const publicKeySha256Hex = createHash('sha256').update(entry.publicKeySpki).digest('hex');
+    const serialHex = entry.certificateSerialHex.toLowerCase();
+    this.tx('recording a certificate issued by another CA', () => {
+      const holder = this.findDeviceByPublicKey(publicKeySha256Hex);
+      if (holder !== undefined && holder !== entry.deviceSerial) {
+        throw new DatabaseError('KEY_ALREADY_CERTIFIED', `The key of device ${entry.deviceSerial} is already certified for device ${holder}. Set both aside and call the supervisor: key material was reused.`, {
+          stage: 'issue',
+          details: { serial: entry.deviceSerial, otherSerial: holder, publicKeySha256: publicKeySha256Hex },
+        });
+      }
+      const at = (entry.recordedAt ?? new Date()).toISOString();
+      const existing = this.stmt('SELECT device_serial, der, status, void_reason FROM certificates WHERE serial_hex = ?').get(serialHex) as
+        | { device_serial: string; der: Buffer; status: 'active' | 'void'; void_reason: string | null }
+        | undefined;
+      if (existing && (existing.status !== 'void' || !existing.der.equals(entry.certificateDer))) {
+        throw new DatabaseError(
+          'CERTIFICATE_SERIAL_CONFLICT',
+          `A certificate with serial ${serialHex} is already recorded for device ${existing.device_serial} (${existing.status}); refusing to record another one for ${entry.deviceSerial} under that serial.`,
+          { stage: 'issue' },
+        );
+      }
+      if (existing) {
+        this.stmt("UPDATE certificates SET device_serial = ?, work_order_id = ?, public_key_sha256 = ?, issued_at = ?, status = 'active', void_reason = NULL WHERE serial_hex = ?").run(
+          entry.deviceSerial,
+          entry.workOrderId,
+          publicKeySha256Hex,
+          at,
+          serialHex,
+        );
+      } else {
+        this
+          .stmt('INSERT INTO certificates (serial_hex, device_serial, work_order_id, der, public_key_sha256, issued_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(serialHex, entry.deviceSerial, entry.workOrderId, entry.certificateDer, publicKeySha256Hex, at);
+      }
+      const changed = this
+        .stmt("UPDATE devices SET status = 'issued', certificate_serial = ?, public_key_sha256 = ?, updated_at = ? WHERE serial = ? AND status = 'assigned'")
+        .run(serialHex, publicKeySha256Hex, new Date().toISOString(), entry.deviceSerial);
+      if (changed.changes !== 1) {
+        throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${entry.deviceSerial} is not waiting for a certificate; refusing to record one.`, { stage: 'issue' });
+      }
+      this.audit.append({
+        type: 'certificate.recorded-external',
+        serial: entry.deviceSerial,
+        data: {
+          certificateSerial: serialHex,
+          publicKeySha256: publicKeySha256Hex,
+          issuer: entry.issuer,
+          ...(existing ? { previousDevice: existing.device_serial, previousVoidReason: existing.void_reason } : {}),
+        },
+      });
+    });
+  }
+
+  /**
    * IssuanceJournal: the device that holds this public key (SHA-256 of the DER SPKI, hex) in an
    * active certificate or a pending issuance. Certificates voided when their device failed do
    * not count, so a reworked device with a fixed key (SE pre-provisioned, seed-derived) can be

@@ -36,11 +36,23 @@ export interface MethodFacts {
  *   before.
  * - `pre-issued`: the certificate was issued ahead of the run (methods 3 and 5, `station prepare`) and
  *   recorded then; the issue stage only hands it on.
+ * - `vendor-certified`: the key's certificate was issued by another party's CA before the device
+ *   existed, and the product keeps it as the device's IDevID instead of issuing ours (method 4
+ *   with `sePreprovisioned.issueIdevid: false`: the SE vendor's certificate). Nothing is signed;
+ *   the issue stage records the certificate in the manufacturer database as the device's
+ *   (refusing a key already certified for another device) and the install stage installs it with
+ *   `chain` (the vendor's intermediates, then its CA). `issuer` names the CA for the audit trail.
+ *   The method has checked that the certificate chains to a configured vendor CA and is valid now;
+ *   our IDevID profile does not apply to it (its subject is the vendor's). `csrDer`, when the
+ *   device signed a request over the key, is checked as for `csr` (signature = possession before
+ *   anything is recorded, subject serialNumber = the assigned serial) and then not used: it is
+ *   how a protocol v1 device learns the serial its challenge must name.
  */
 export type KeyMaterial =
   | { kind: 'csr'; reportedSpki: Buffer; csrDer: Buffer; facts?: MethodFacts }
   | { kind: 'station-key'; spki: Buffer; facts?: MethodFacts }
-  | { kind: 'pre-issued'; spki: Buffer; certificateDer: Buffer; chain: Buffer[]; facts?: MethodFacts };
+  | { kind: 'pre-issued'; spki: Buffer; certificateDer: Buffer; chain: Buffer[]; facts?: MethodFacts }
+  | { kind: 'vendor-certified'; spki: Buffer; certificateDer: Buffer; chain: Buffer[]; issuer: string; csrDer?: Buffer; facts?: MethodFacts };
 
 export interface ObtainKeyContext {
   client: DeviceClient;
@@ -163,4 +175,9 @@ export interface MethodServices {
   caChain?: readonly Buffer[];
   /** Method 4: the imported SE manifest entries and the SE-to-device bindings. */
   seManifest?: import('../core/ports/se-manifest-registry').SeManifestRegistry;
+  /**
+   * Method 4: the product's `sePreprovisioned.issueIdevid` (default true): issue our IDevID over
+   * the SE key through a CSR the SE signs, or (false) keep the SE vendor's certificate as the IDevID.
+   */
+  issueSeIdevid?: boolean;
 }

@@ -274,6 +274,8 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         }
         const seManifest = new SeManifestStore(store.db, config.stationId);
         methodServices.seManifest = seManifest;
+        // Method 4: issue our IDevID over the SE key (default), or keep the vendor's certificate
+        methodServices.issueSeIdevid = product.sePreprovisioned?.issueIdevid ?? true;
 
         let ports: string[];
         if (request.simulate !== undefined) {

@@ -8,7 +8,13 @@
  * At the station: read the SE serial and certificate (READ_SE_INFO), find the SE's manifest
  * entry, check that the key the SE holds is the key the manifest lists, bind the SE to the
  * device serial (atomically: an SE goes into one device), then have the SE sign a CSR over that
- * key so the manufacturer's IDevID is issued over the vendor-made key.
+ * key so the manufacturer's IDevID is issued over the vendor-made key. A product with
+ * `sePreprovisioned.issueIdevid: false` keeps the vendor's certificate as the device's IDevID
+ * instead (SP 1800-36B method 4 lets the pre-provisioned credential be the birth credential):
+ * the vendor certificate's path to the vendor CA stored at import is checked again, with every
+ * certificate on it but the anchor valid now; the SE still signs a CSR (proof of possession, and
+ * the device learns its serial), and the run records and installs the vendor's certificate
+ * (KeyMaterial `vendor-certified`).
  *
  * A device that fails later keeps its binding as history; because its record is failed (its
  * IDevID voided), the same SE may be bound again to the serial its reworked device gets.
@@ -16,7 +22,8 @@
 import { X509Certificate } from 'node:crypto';
 import { p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
 import { ConfigError, DeviceError } from '../../core/errors';
-import type { SeManifestRegistry } from '../../core/ports/se-manifest-registry';
+import type { SeManifestEntryRecord, SeManifestRegistry } from '../../core/ports/se-manifest-registry';
+import { parseCertificate, pathToAnchor } from '../../core/x509-path';
 import type { DeviceIdentity } from '../../device/device-client';
 import type { KeyMaterial, KeyMethod, MethodServices, ObtainKeyContext, Support } from '../key-method';
 
@@ -41,7 +48,16 @@ export class SePreprovisionedMethod implements KeyMethod {
   readonly id = 'se-preprovisioned' as const;
   readonly keyOrigin = 'se-vendor' as const;
 
-  constructor(private readonly services: MethodServices) {}
+  constructor(
+    private readonly services: MethodServices,
+    /** The clock the vendor certificate's validity is checked against (tests fix it). */
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Whether the product issues our IDevID over the SE key (default) or keeps the vendor's certificate. */
+  get issuesIdevid(): boolean {
+    return this.services.issueSeIdevid ?? true;
+  }
 
   supports(identity: DeviceIdentity): Support {
     if (!identity.capabilities.secureElement) return { ok: false, reason: 'the device has no secure element' };
@@ -89,6 +105,17 @@ export class SePreprovisionedMethod implements KeyMethod {
         );
       }
     }
+    const facts = { seSerial, seCertificateDer: entry.certificateDer, seChainDer: entry.chainDer, manifestEntryId: entry.entryId };
+    if (!this.issuesIdevid) {
+      // checked before the SE is bound: a refused SE stays free
+      const issuer = this.vendorCertificateIssuer(entry, port);
+      registry.bind({ seSerial, deviceSerial: ctx.serial });
+      ctx.signal.throwIfAborted();
+      // Not for issuance: the SE proves it holds the key before its certificate is recorded, and
+      // the device learns the serial it is provisioned as (protocol v1 has no other way to say it).
+      const csrDer = await ctx.client.getCsr(ctx.serial);
+      return { kind: 'vendor-certified', spki: listed, certificateDer: entry.certificateDer, chain: [...entry.chainDer], issuer, csrDer, facts };
+    }
     registry.bind({ seSerial, deviceSerial: ctx.serial });
     ctx.signal.throwIfAborted();
     const csrDer = await ctx.client.getCsr(ctx.serial);
@@ -97,7 +124,30 @@ export class SePreprovisionedMethod implements KeyMethod {
       // the key the station expects in the request is the manifest's, not what the device says
       reportedSpki: listed,
       csrDer,
-      facts: { seSerial, seCertificateDer: entry.certificateDer, seChainDer: entry.chainDer, manifestEntryId: entry.entryId },
+      facts,
     };
+  }
+
+  /**
+   * The vendor certificate as the device's IDevID: its stored path (the issuers up to the vendor
+   * CA that was configured when the manifest was imported) must still verify link by link, and
+   * every certificate on it but the anchor must be valid now. Returns the issuer's name.
+   */
+  private vendorCertificateIssuer(entry: SeManifestEntryRecord, port: string): string {
+    const leaf = parseCertificate(entry.certificateDer);
+    const chain = entry.chainDer.map((d) => parseCertificate(d));
+    const anchor = chain[chain.length - 1];
+    const result =
+      leaf && anchor && chain.every((c) => c !== undefined)
+        ? pathToAnchor(leaf, chain.slice(0, -1) as X509Certificate[], [anchor], this.now())
+        : { ok: false as const, reason: 'the stored certificate or its chain cannot be read' };
+    if (!result.ok) {
+      throw new DeviceError(
+        'SE_CERTIFICATE_INVALID',
+        `The SE vendor's certificate of secure element ${entry.seSerial} (device on ${port}) cannot serve as the device's IDevID: ${result.reason}. Set the device aside; ask the vendor for a current certificate, or issue our IDevID for this product (sePreprovisioned.issueIdevid).`,
+        { stage: 'obtain-key', details: { seSerial: entry.seSerial, entryId: entry.entryId } },
+      );
+    }
+    return leaf!.issuer.replace(/\n/g, ', ');
   }
 }

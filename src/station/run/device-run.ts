@@ -18,11 +18,12 @@ import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
 import { Item, type ItemId } from '../../device/protocol/commands';
 import { checkCsr } from '../../hsm/ca/csr-check';
+import { lintIdevid } from '../../hsm/ca/profile-lint';
 import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
 import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 import type { DeviceRecorder } from '../../manufacturer-db/records/device-recorder';
-import type { DeviceReportRecord, KeyMethod, MethodFacts } from '../../methods/key-method';
+import type { DeviceReportRecord, KeyMaterial, KeyMethod, MethodFacts } from '../../methods/key-method';
 import type { LabelService } from '../labels/label-service';
 import { blankDeviceReport, type DeviceReport } from './report';
 import { StageRecorder, type StageEvent } from './stages';
@@ -86,6 +87,28 @@ function applyFacts(report: DeviceReport, facts: MethodFacts, serial: string, ou
     writeFileSync(path, facts.seChainDer.map((c) => toPem(c)).join(''));
     report.seChainPath = relative(outDir, path);
   }
+}
+
+/**
+ * The issue stage for a certificate another CA issued (KeyMaterial `vendor-certified`): nothing
+ * is signed; the certificate is recorded as the device's before it is installed. Our IDevID
+ * profile is not a gate for it (its subject and hardwareModuleName are the vendor's): what the
+ * lint finds is logged as information.
+ */
+function recordVendorCertificate(material: Extract<KeyMaterial, { kind: 'vendor-certified' }>, serial: string, model: string, ctx: DeviceRunContext, log: Logger): void {
+  const findings = lintIdevid(material.certificateDer, ctx.product.idevid, { model });
+  if (findings.length > 0) {
+    log.info({ issuer: material.issuer, lint: findings.map((f) => `${f.code}: ${f.message}`) }, 'the vendor certificate kept as the IDevID differs from our IDevID profile (information, not a failure)');
+  }
+  const certificateSerialHex = Buffer.from(AsnConvert.parse(material.certificateDer, Certificate).tbsCertificate.serialNumber).toString('hex');
+  ctx.store.recordExternalCertificate({
+    deviceSerial: serial,
+    workOrderId: ctx.workOrder.id,
+    certificateDer: material.certificateDer,
+    certificateSerialHex,
+    publicKeySpki: material.spki,
+    issuer: material.issuer,
+  });
 }
 
 function spkiOfCertificate(der: Buffer): Buffer {
@@ -159,8 +182,15 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
         }
         return { ...m, spki: checked.spki };
       }
-      if (m.kind === 'station-key') {
-        // No request to check: the station knows the key itself. A key certified before is still refused.
+      if (m.kind === 'vendor-certified' && m.csrDer) {
+        // the SE's request only proves possession (and told the device its serial); nothing is issued from it
+        const checked = checkCsr(m.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
+        if (!checked.spki.equals(m.spki)) {
+          throw new CaError('CSR_KEY_MISMATCH', `The device on ${client.port} signed a request for a key other than the one its vendor certified.`);
+        }
+      }
+      if (m.kind === 'station-key' || m.kind === 'vendor-certified') {
+        // No request to check: the station knows the key itself (or the vendor certified it). A key certified before is still refused.
         const holder = ctx.store.findDeviceByPublicKey(createHash('sha256').update(m.spki).digest('hex'));
         if (holder !== undefined && holder !== assignedSerial) {
           throw new CaError('KEY_ALREADY_CERTIFIED', `The key made for ${assignedSerial} is already certified for device ${holder}. Stop the line and call the supervisor: key material was reused.`);
@@ -171,17 +201,27 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     applyFacts(report, facts, assignedSerial, ctx.outDir);
     const spki = material.spki;
 
-    const issued = await stages.run('issue', (): Promise<{ certificateDer: Buffer; chain: readonly Buffer[] }> | { certificateDer: Buffer; chain: readonly Buffer[] } =>
-      material.kind === 'pre-issued'
-        ? { certificateDer: material.certificateDer, chain: material.chain }
-        : ctx.issuer.issue({ spki, serial: assignedSerial, model: identity.model, workOrderId: ctx.workOrder.id, profile: ctx.product.idevid }),
-    );
+    const issued = await stages.run('issue', (): Promise<{ certificateDer: Buffer; chain: readonly Buffer[] }> | { certificateDer: Buffer; chain: readonly Buffer[] } => {
+      if (material.kind === 'pre-issued') return { certificateDer: material.certificateDer, chain: material.chain };
+      if (material.kind === 'vendor-certified') {
+        recordVendorCertificate(material, assignedSerial, identity.model, ctx, log);
+        return { certificateDer: material.certificateDer, chain: material.chain };
+      }
+      return ctx.issuer.issue({ spki, serial: assignedSerial, model: identity.model, workOrderId: ctx.workOrder.id, profile: ctx.product.idevid });
+    });
     const certsDir = join(ctx.outDir, 'certs');
     mkdirSync(certsDir, { recursive: true });
     const certPath = join(certsDir, `${assignedSerial}.pem`);
     writeFileSync(certPath, toPem(issued.certificateDer));
     report.certificatePath = relative(ctx.outDir, certPath);
-    report.chainPath = relative(ctx.outDir, ctx.chainPath);
+    if (material.kind === 'vendor-certified') {
+      // the device's chain is the vendor's, not our CA's
+      const vendorChainPath = join(certsDir, `${assignedSerial}.idevid-chain.pem`);
+      writeFileSync(vendorChainPath, issued.chain.map((c) => toPem(c)).join(''));
+      report.chainPath = relative(ctx.outDir, vendorChainPath);
+    } else {
+      report.chainPath = relative(ctx.outDir, ctx.chainPath);
+    }
 
     // The DPP URI carries the key from the issued certificate, never the one the device reported.
     const certSpki = spkiOfCertificate(issued.certificateDer);
