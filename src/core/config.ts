@@ -146,6 +146,32 @@ export const SePreprovisionedProductSchema = z
   })
   .strict();
 
+/**
+ * Where a product's MAC addresses come from: the device reports its own (`device`, the
+ * default), or the station allocates `count` consecutive ones (default 1) from this station's
+ * MAC blocks, imported with `station db import-blocks`, and writes them to the device (`block`).
+ */
+export const MacSourceSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z
+      .object({ kind: z.literal('device') }, { error: (iss) => (iss.code === 'unrecognized_keys' ? `macSource kind "device" takes no other field (${iss.keys.join(', ')}: count is for kind "block")` : undefined) })
+      .strict(),
+    z
+      .object({
+        kind: z.literal('block'),
+        count: z
+          .number({ error: 'macSource.count is how many consecutive MACs a device takes: a whole number from 1 to 8' })
+          .int('macSource.count must be a whole number from 1 to 8')
+          .min(1, 'macSource.count must be at least 1 (a device takes 1 to 8 MACs)')
+          .max(8, 'macSource.count must be at most 8 (a device takes 1 to 8 MACs)')
+          .default(1),
+      })
+      .strict(),
+  ],
+  { error: 'macSource.kind must be "device" (the device reports its MACs) or "block" (the station allocates them from its MAC block)' },
+);
+
 export const ProductProfileSchema = z
   .object({
     model: z.string().regex(PRINTABLE_STRING).min(1).max(64),
@@ -160,6 +186,8 @@ export const ProductProfileSchema = z
     dpp: DppProfileSchema,
     label: LabelTemplateSchema,
     install: InstallItemsSchema.default({}),
+    /** Absent = { kind: 'device' }: the MACs the device reports (see MacSourceSchema). */
+    macSource: MacSourceSchema.optional(),
     /** Method 4 only; absent = { issueIdevid: true } (see SePreprovisionedProductSchema). */
     sePreprovisioned: SePreprovisionedProductSchema.optional(),
   })
@@ -329,6 +357,7 @@ export type DppProfile = z.infer<typeof DppProfileSchema>;
 export type LabelTemplate = z.infer<typeof LabelTemplateSchema>;
 export type PrinterConfig = z.infer<typeof PrinterConfigSchema>;
 export type ProductProfile = z.infer<typeof ProductProfileSchema>;
+export type MacSource = z.infer<typeof MacSourceSchema>;
 export type SerialFormat = z.infer<typeof SerialFormatSchema>;
 export type WorkOrder = z.infer<typeof WorkOrderSchema>;
 export type UsbFilter = z.infer<typeof UsbFilterSchema>;

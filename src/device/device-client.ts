@@ -226,6 +226,26 @@ export class DeviceClient {
     await this.writeItem(Item.DPP_URI, Buffer.from(uri, 'utf8'));
   }
 
+  /**
+   * Give the device its MAC addresses (12 hex digits each): WRITE_ITEM MAC_ADDRESSES, 6 bytes
+   * per MAC. A device whose MACs are burned in refuses with UNSUPPORTED (DEVICE_UNSUPPORTED).
+   */
+  async writeMacs(macs: readonly string[]): Promise<void> {
+    if (macs.length === 0 || macs.some((m) => !/^[0-9a-f]{12}$/.test(m))) throw new DeviceError('DEVICE_BAD_REQUEST', `Not a list of MAC addresses to write: ${JSON.stringify(macs)}.`);
+    await this.writeItem(Item.MAC_ADDRESSES, Buffer.concat(macs.map((m) => Buffer.from(m, 'hex'))));
+  }
+
+  /** The MAC addresses the device holds now (READ_ITEM MAC_ADDRESSES), 12 hex digits each. */
+  async readMacs(): Promise<string[]> {
+    const [value] = await this.readItem(Item.MAC_ADDRESSES);
+    return this.read('MAC_ADDRESSES item', () => {
+      if (!value || value.length === 0 || value.length % 6 !== 0) throw new Error('MAC_ADDRESSES must be 6 bytes per MAC');
+      const macs: string[] = [];
+      for (let i = 0; i < value.length; i += 6) macs.push(value.subarray(i, i + 6).toString('hex'));
+      return macs;
+    });
+  }
+
   /** Read an item back. IDEVID_CHAIN returns the certificates (repeated CERTIFICATE items). */
   async readItem(item: ItemId): Promise<Buffer[]> {
     const r = await this.call(Command.READ_ITEM, [tlv.u8(Tag.ITEM_ID, item)]);

@@ -12,7 +12,7 @@
  */
 import { DatabaseError } from '../core/errors';
 import type { AuditChain } from './audit-chain';
-import { toDatabaseError, type SqliteDb } from './sqlite-database';
+import { inTransaction, toDatabaseError, type SqliteDb } from './sqlite-database';
 
 export interface SerialBlock {
   id: number;
@@ -49,8 +49,15 @@ export interface BlockAssignment {
 }
 
 const MAC = /^[0-9a-f]{12}$/;
+/** The most MACs one device takes from a block (products.<p>.macSource.count). */
+export const MAX_MACS_PER_DEVICE = 8;
 export const macToNumber = (mac: string): number => parseInt(mac, 16);
 export const numberToMac = (n: number): string => n.toString(16).padStart(12, '0');
+/** 12 hex digits as the operator reads them: 02:00:5e:10:00:01. */
+export const formatMac = (mac: string): string => mac.replace(/(..)(?!$)/g, '$1:');
+/** The first octet's I/G bit: set = a group (multicast) address, never a device's. */
+const firstOctet = (mac: string): number => parseInt(mac.slice(0, 2), 16);
+const isGroupAddress = (n: number): boolean => Math.floor(n / 2 ** 40) % 2 === 1;
 
 function overlapError(err: unknown, what: string): DatabaseError {
   const message = err instanceof Error ? err.message : String(err);
@@ -135,6 +142,9 @@ export class BlockRegistry {
             if (!MAC.test(first) || !MAC.test(last) || macToNumber(last) < macToNumber(first)) {
               throw new DatabaseError('BLOCK_INVALID', `A MAC block needs first <= last as 12 hex digits (got ${JSON.stringify(b)}).`);
             }
+            if (isGroupAddress(macToNumber(first)) || firstOctet(first) !== firstOctet(last)) {
+              throw new DatabaseError('BLOCK_INVALID', `A MAC block holds individual (unicast) addresses of one OUI: the first octet must be the same at both ends and even (got ${formatMac(first)}..${formatMac(last)}).`);
+            }
             try {
               this.db
                 .prepare("INSERT INTO mac_blocks (station_id, product, first, last, next, source, created_at) VALUES (?, ?, ?, ?, ?, 'import', ?)")
@@ -155,21 +165,74 @@ export class BlockRegistry {
   }
 
   /**
-   * `count` MACs for a device of `product` from this station's blocks, in the caller's
-   * transaction (the device row's). Never the same address twice: the block's pointer moves
-   * forward in the same transaction that records the device.
+   * `count` consecutive MACs for a device of `product` from this station's blocks, in the
+   * caller's transaction (the device row's). Never the same address twice: the block's pointer
+   * moves forward in the same transaction that records the device, and an address some device
+   * already holds (one that reported it itself) is skipped, and burned with the pointer.
+   * Blocks reserved for the product are used before shared ones (no product), each in order.
+   * Throws MAC_BLOCK_EXHAUSTED naming the blocks when none has `count` consecutive addresses left.
    */
   allocateMacs(product: string, count: number): string[] {
-    const out: string[] = [];
-    while (out.length < count) {
-      const block = this.db
-        .prepare('SELECT id, next, last FROM mac_blocks WHERE station_id = ? AND (product = ? OR product IS NULL) AND next <= last ORDER BY product IS NULL, first LIMIT 1')
-        .get(this.stationId, product) as { id: number; next: number; last: number } | undefined;
-      if (!block) throw new DatabaseError('MAC_BLOCK_EXHAUSTED', `No MAC addresses left for ${product} on station ${this.stationId}; import a MAC block ("station db import-blocks").`, { stage: 'assign' });
-      const take = Math.min(count - out.length, block.last - block.next + 1);
-      for (let i = 0; i < take; i++) out.push(numberToMac(block.next + i));
-      this.db.prepare('UPDATE mac_blocks SET next = ? WHERE id = ?').run(block.next + take, block.id);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_MACS_PER_DEVICE) {
+      throw new DatabaseError('MAC_COUNT_INVALID', `A device takes 1 to ${MAX_MACS_PER_DEVICE} MAC addresses (asked for ${count}).`, { stage: 'assign' });
     }
-    return out;
+    const blocks = this.db
+      .prepare('SELECT id, product, first, next, last FROM mac_blocks WHERE station_id = ? AND (product = ? OR product IS NULL) ORDER BY product IS NULL, first')
+      .all(this.stationId, product) as { id: number; product: string | null; first: number; next: number; last: number }[];
+    const used = this.db.prepare('SELECT 1 FROM device_macs WHERE mac = ?');
+    for (const block of blocks) {
+      let start = block.next;
+      while (start + count - 1 <= block.last) {
+        let taken = -1;
+        for (let i = 0; i < count && taken < 0; i++) if (used.get(numberToMac(start + i))) taken = start + i;
+        if (taken < 0) {
+          this.db.prepare('UPDATE mac_blocks SET next = ? WHERE id = ?').run(start + count, block.id);
+          return Array.from({ length: count }, (_, i) => numberToMac(start + i));
+        }
+        start = taken + 1;
+      }
+      // Fewer than `count` consecutive addresses left here: the tail is left unused (never given).
+      if (start !== block.next) this.db.prepare('UPDATE mac_blocks SET next = ? WHERE id = ?').run(start, block.id);
+    }
+    const named = blocks.map((b) => `${formatMac(numberToMac(b.first))}..${formatMac(numberToMac(b.last))}${b.product ? ` (product ${b.product})` : ' (any product)'}`);
+    const which =
+      named.length === 0
+        ? `no MAC block is assigned to station ${this.stationId} for product ${product}`
+        : `the MAC block${named.length > 1 ? 's' : ''} ${named.slice(0, 3).join(', ')}${named.length > 3 ? ` and ${named.length - 3} more` : ''} of station ${this.stationId} ${named.length > 1 ? 'have' : 'has'} no ${count > 1 ? `${count} consecutive addresses` : 'address'} left`;
+    throw new DatabaseError('MAC_BLOCK_EXHAUSTED', `No MAC address for a device of ${product}: ${which}. Import a new MAC block for this station ("station db import-blocks FILE"; "station db blocks" lists them), then run again.`, {
+      stage: 'assign',
+      details: { product, stationId: this.stationId, count, blocks: named.join('; ') },
+    });
+  }
+
+  /** The MACs recorded for a device (device_macs), in address order. */
+  macsOf(serial: string): string[] {
+    return (this.db.prepare('SELECT mac FROM device_macs WHERE serial = ? ORDER BY mac').all(serial) as { mac: string }[]).map((r) => r.mac);
+  }
+
+  /**
+   * In the caller's transaction: `count` MACs from the blocks become the device's (device_macs
+   * and an audit event). Used when the device row was made by a method (a prepared key or a
+   * prepared seed certificate claimed in its own transaction).
+   */
+  assignMacsTo(serial: string, product: string, count: number): string[] {
+    const macs = this.allocateMacs(product, count);
+    const insert = this.db.prepare('INSERT INTO device_macs (mac, serial) VALUES (?, ?)');
+    for (const mac of macs) insert.run(mac, serial);
+    this.audit.append({ type: 'device.macs-assigned', serial, data: { product, macs } });
+    return macs;
+  }
+
+  /**
+   * The device's MACs from the blocks, allocated now unless it has them already (it was
+   * allocated with its serial, or it is a device resumed under the serial it had): one
+   * transaction, so a crash leaves either no MACs or MACs recorded for that serial.
+   */
+  ensureDeviceMacs(serial: string, product: string, count: number): string[] {
+    return inTransaction(this.db, `assigning MAC addresses to ${serial}`, () => {
+      const have = this.macsOf(serial);
+      if (have.length > 0) return have;
+      return this.assignMacsTo(serial, product, count);
+    });
   }
 }

@@ -81,6 +81,12 @@ export interface AllocateDeviceInput {
   method: MethodId;
   /** Who runs the line (recorded with the device). */
   operator?: string;
+  /**
+   * A product whose MACs the station allocates (macSource `block`): `count` consecutive MACs
+   * from this station's MAC blocks for `product`, taken in this transaction (then `macs`, the
+   * device's own, are neither checked nor recorded). Read them back with `blocks.macsOf(serial)`.
+   */
+  macBlock?: { product: string; count: number };
 }
 
 export interface LabelPrintInput {
@@ -228,7 +234,7 @@ export class SqliteRecordStore implements IssuanceJournal {
   /** Allocate the work order's next serial to a device and record it, with its MACs. */
   allocateDevice(input: AllocateDeviceInput): string {
     return this.tx('assigning a serial', () => {
-      for (const mac of input.macs) {
+      for (const mac of input.macBlock ? [] : input.macs) {
         const used = this.stmt('SELECT serial FROM device_macs WHERE mac = ?').get(mac) as { serial: string } | undefined;
         if (used) {
           throw new DatabaseError('MAC_ALREADY_USED', `The device reports MAC ${mac}, which already belongs to device ${used.serial}; a MAC is never given twice.`, {
@@ -245,6 +251,8 @@ export class SqliteRecordStore implements IssuanceJournal {
         throw new DatabaseError('SERIAL_RANGE_EXHAUSTED', `Work order ${input.workOrder.id} has used its whole serial range (last ${wo.serial_last}).`, { stage: 'assign' });
       }
       const serial = formatSerial(input.workOrder.serial, wo.next_serial);
+      // MACs from the station's block commit with the serial (never given twice, even if the device fails).
+      const macs = input.macBlock ? this.blocks.allocateMacs(input.macBlock.product, input.macBlock.count) : input.macs;
       this.stmt('UPDATE work_orders SET next_serial = next_serial + 1 WHERE id = ?').run(input.workOrder.id);
       const now = new Date().toISOString();
       this
@@ -253,8 +261,8 @@ export class SqliteRecordStore implements IssuanceJournal {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?)`,
         )
         .run(serial, input.workOrder.id, input.runId, this.stationId, input.port, input.hardwareId, input.model, input.firmwareVersion, input.method, input.workOrder.owner ?? null, input.operator ?? null, now, now);
-      for (const mac of input.macs) this.stmt('INSERT INTO device_macs (mac, serial) VALUES (?, ?)').run(mac, serial);
-      this.audit.append({ type: 'device.assigned', serial, data: { runId: input.runId, port: input.port, hardwareId: input.hardwareId, macs: input.macs } });
+      for (const mac of macs) this.stmt('INSERT INTO device_macs (mac, serial) VALUES (?, ?)').run(mac, serial);
+      this.audit.append({ type: 'device.assigned', serial, data: { runId: input.runId, port: input.port, hardwareId: input.hardwareId, macs, ...(input.macBlock ? { macSource: 'block' } : {}) } });
       return serial;
     });
   }

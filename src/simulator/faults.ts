@@ -32,6 +32,7 @@ export const FIRMWARE_FAULTS = [
   'readback-corrupt', // returns a different DPP URI on read back
   'readback-corrupt-mud', // returns a different MUD URL on read back (the install step's extra items)
   'lock-refused', // LOCK fails (a flash write error)
+  'mac-fixed', // the MACs are burned in (fuses): WRITE_ITEM MAC_ADDRESSES is refused with UNSUPPORTED
   'chip-unknown', // seed-derived: the chip is in no seed file the vendor kit wrote
   'chip-clone', // seed-derived: the device presents the chip of the previous device on its port again
   'seed-mismatch', // seed-derived: the chip was burned with a seed other than the one the vendor's file lists

@@ -136,6 +136,19 @@ export class VirtualDevice implements Firmware {
     return this.state.birthKey;
   }
 
+  /**
+   * WRITE_ITEM MAC_ADDRESSES: 1..8 individual (unicast) MACs, 6 bytes each, that IDENTIFY and
+   * READ_ITEM report from now on. A device whose MACs are burned in (fault mac-fixed) refuses.
+   */
+  private macsToAdopt(value: Buffer): Buffer[] {
+    if (this.options.faults.has('mac-fixed')) throw new Refusal(DeviceStatus.UNSUPPORTED, 'the MAC addresses are burned in and cannot be written');
+    if (value.length === 0 || value.length > 48 || value.length % 6 !== 0) throw new Refusal(DeviceStatus.BAD_REQUEST, 'MAC_ADDRESSES is 1 to 8 MACs of 6 bytes each');
+    const macs: Buffer[] = [];
+    for (let i = 0; i < value.length; i += 6) macs.push(Buffer.from(value.subarray(i, i + 6)));
+    if (macs.some((m) => (m[0]! & 0x01) !== 0)) throw new Refusal(DeviceStatus.BAD_REQUEST, 'a group (multicast) address cannot be a device\'s MAC');
+    return macs;
+  }
+
   private dispatch(command: number, req: TlvReader): TlvItem[] {
     const s = this.state;
     const protocol = this.options.protocol ?? { min: PROTOCOL_VERSION_MIN, max: PROTOCOL_VERSION_MAX };
@@ -259,12 +272,17 @@ export class VirtualDevice implements Firmware {
         if ((item === Item.DPP_URI || item === Item.MUD_URL) && !/^[\x20-\x7e]+$/.test(value.toString('latin1'))) {
           throw new Refusal(DeviceStatus.BAD_REQUEST, `${itemName(item)} must be printable ASCII`);
         }
+        if (item === Item.MAC_ADDRESSES) {
+          s.macs = this.macsToAdopt(value);
+          return [];
+        }
         s.items.set(item, value);
         return [];
       }
       case Command.READ_ITEM: {
         const item = req.u8(Tag.ITEM_ID, 'ITEM_ID');
         if (item === Item.IDEVID_CHAIN) return s.chain.map((c) => tlv.bytes(Tag.CERTIFICATE, c));
+        if (item === Item.MAC_ADDRESSES) return [tlv.bytes(Tag.ITEM_VALUE, Buffer.concat(s.macs))];
         const value = s.items.get(item);
         if (!value) throw new Refusal(DeviceStatus.BAD_STATE, `no ${itemName(item)} stored`);
         if (item === Item.DPP_URI && this.options.faults.has('readback-corrupt')) {

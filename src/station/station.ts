@@ -12,7 +12,7 @@ import { Item } from '../device/protocol/commands';
 import type { InstallItem } from './run/device-run';
 import type { LabelRenderer } from '../core/ports/label-renderer';
 import type { PrinterJobFormat } from '../core/ports/printer';
-import { ConfigError, HsmError, InterruptedError } from '../core/errors';
+import { ConfigError, DatabaseError, HsmError, InterruptedError } from '../core/errors';
 import type { Logger } from '../core/logger';
 import { createTransport } from '../device/transport/transport-factory';
 import { openIdevidCa, type IdevidCa } from '../hsm/ca/idevid-ca';
@@ -363,8 +363,9 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         writeFileSync(join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
         log.info({ counts }, 'run finished');
         if (lineStop) {
-          // the line was stopped (HSM_UNAVAILABLE): a run-level stop after the report is written
-          throw new HsmError(
+          // the line was stopped (HSM_UNAVAILABLE: exit 3; MAC_BLOCK_EXHAUSTED: exit 4): a run-level stop after the report is written
+          const LineStop = lineStop.code === 'MAC_BLOCK_EXHAUSTED' ? DatabaseError : HsmError;
+          throw new LineStop(
             lineStop.code,
             `${lineStop.message} ${counts.passed}/${counts.total} passed before the stop; report: ${join(outDir, 'report.json')}`,
           );

@@ -82,6 +82,8 @@ export const Item = {
   MASA_TRUST_ANCHOR: 0x03,
   MUD_URL: 0x04,
   APP_BOOTSTRAP: 0x05,
+  /** The device's MAC addresses, 6 bytes each, concatenated (1..8); written when the product's MACs come from the station's block. */
+  MAC_ADDRESSES: 0x06,
 } as const;
 export type ItemId = (typeof Item)[keyof typeof Item];
 

@@ -6,12 +6,13 @@
  * workOrder?, product?}); an overlapping block is refused and nothing is imported.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors';
 import type { BlockAssignment } from '../../manufacturer-db/blocks';
 import { verifyAuditChain } from '../../manufacturer-db/audit-chain';
-import { backupDatabase } from '../../manufacturer-db/sqlite-database';
+import { backupDatabase, openDatabase } from '../../manufacturer-db/sqlite-database';
+import { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 import { cliErrorLine } from './cli-support';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { commandContext, openExistingStore, operatorName, type RecordCommandDeps } from './station-db';
@@ -89,7 +90,10 @@ export function registerDbCommand(program: Command, deps: RecordCommandDeps): Co
         if (!Array.isArray(blocks) || blocks.some((b) => typeof b !== 'object' || b === null || !['serial', 'mac'].includes((b as { kind?: string }).kind ?? '') || typeof (b as { stationId?: unknown }).stationId !== 'string')) {
           throw new ConfigError('BLOCKS_INVALID', `${file} must be a JSON array of blocks, each with kind "serial" or "mac" and a stationId.`);
         }
-        const store = openExistingStore(dataDir, config.stationId);
+        // A new station imports its blocks before its first run: the data folder must exist
+        // (station pki init); its database is made here.
+        const dbPath = join(dataDir, 'station.db');
+        const store = existsSync(dataDir) && !existsSync(dbPath) ? new SqliteRecordStore(openDatabase(dbPath), config.stationId) : openExistingStore(dataDir, config.stationId);
         try {
           const n = store.blocks.importBlocks(blocks as BlockAssignment[], opts.operator ?? operatorName(env));
           out.write(`imported ${n.serial} serial block(s) and ${n.mac} MAC block(s)\n`);

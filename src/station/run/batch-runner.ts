@@ -1,7 +1,7 @@
 /**
  * Runs devices on several ports in parallel. Each port takes the next device while the batch's
  * count lasts; a port whose device never answers is taken out of the run (the rest go on).
- * A device that fails with a line-stopping error (HSM_UNAVAILABLE) stops the line: no port
+ * A device that fails with a line-stopping error (HSM_UNAVAILABLE, MAC_BLOCK_EXHAUSTED) stops the line: no port
  * takes another device, and the devices already in flight finish or fail.
  */
 import { DeviceClient, type DeviceClientTimeouts } from '../../device/device-client';
@@ -40,8 +40,11 @@ function statsDelta(after: ExchangeStats, before: ExchangeStats): ExchangeStats 
   return out;
 }
 
-/** Error codes that stop the whole line, not just one device. */
-const LINE_STOPPING_CODES: ReadonlySet<string> = new Set(['HSM_UNAVAILABLE']);
+/**
+ * Error codes that stop the whole line, not just one device: the HSM is gone, or the station's
+ * MAC block is used up (every further device of the product would fail the same way).
+ */
+export const LINE_STOPPING_CODES: ReadonlySet<string> = new Set(['HSM_UNAVAILABLE', 'MAC_BLOCK_EXHAUSTED']);
 
 export interface BatchRunResult {
   devices: DeviceReport[];

@@ -25,6 +25,7 @@ import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-stor
 import type { DeviceRecorder } from '../../manufacturer-db/records/device-recorder';
 import type { DeviceReportRecord, KeyMaterial, KeyMethod, MethodFacts } from '../../methods/key-method';
 import type { LabelService } from '../labels/label-service';
+import { macBlockRequest, verifyBlockMacs, writeBlockMacs } from './block-macs';
 import { blankDeviceReport, type DeviceReport } from './report';
 import { StageRecorder, type StageEvent } from './stages';
 
@@ -123,6 +124,8 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
   let passed = false;
   let facts: MethodFacts = {};
   let keyObtained = false;
+  // MACs from the station's block (product macSource "block"), or undefined: the device's own.
+  const macBlock = macBlockRequest(ctx.product, ctx.workOrder);
   try {
     await stages.run('connect', () => client.hello());
     const identity: DeviceIdentity = await stages.run('identify', async () => {
@@ -139,13 +142,16 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       }
       const support = ctx.method.supports(id);
       if (!support.ok) throw new DeviceError('METHOD_UNSUPPORTED_BY_DEVICE', `The device on ${client.port} cannot use method ${ctx.method.id}: ${support.reason}.`);
-      if (id.macs.length === 0 && ctx.product.dpp.includeMac) throw new DeviceError('DEVICE_NO_MAC', `The device on ${client.port} reports no MAC address, and the product's DPP URI needs one.`);
+      if (id.macs.length === 0 && ctx.product.dpp.includeMac && !macBlock) throw new DeviceError('DEVICE_NO_MAC', `The device on ${client.port} reports no MAC address, and the product's DPP URI needs one.`);
       return id;
     });
     report.hardwareId = identity.hardwareId;
-    report.macs = identity.macs;
+    // A block product's device MACs are the ones the station gives it, not the ones it reports.
+    const assignIdentity: DeviceIdentity = macBlock ? { ...identity, macs: [] } : identity;
+    let macs = identity.macs;
+    report.macs = assignIdentity.macs;
 
-    serial = await stages.run('assign', () => {
+    serial = await stages.run('assign', async () => {
       const allocate = () =>
         ctx.store.allocateDevice({
           runId: ctx.runId,
@@ -154,12 +160,24 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
           hardwareId: identity.hardwareId,
           model: identity.model,
           firmwareVersion: identity.firmwareVersion,
-          macs: identity.macs,
+          macs: assignIdentity.macs,
           method: ctx.method.id,
+          ...(macBlock ? { macBlock } : {}),
         });
-      return ctx.method.assignSerial
-        ? ctx.method.assignSerial({ client, identity, runId: ctx.runId, workOrderId: ctx.workOrder.id, port: client.port, signal: ctx.signal, allocate })
+      const assigned = ctx.method.assignSerial
+        ? await ctx.method.assignSerial({ client, identity: assignIdentity, runId: ctx.runId, workOrderId: ctx.workOrder.id, port: client.port, signal: ctx.signal, allocate })
         : allocate();
+      if (macBlock) {
+        // from here a failure fails the device under its serial; its MACs stay burned
+        serial = assigned;
+        report.serial = assigned;
+        // allocated with the serial, or (a serial a method claimed) now, in one transaction
+        macs = ctx.store.blocks.ensureDeviceMacs(assigned, macBlock.product, macBlock.count);
+        report.macs = macs;
+        // written now, so a device that refuses them fails before a key is made or a certificate issued
+        await writeBlockMacs(client, macs, macBlock.product);
+      }
+      return assigned;
     });
     report.serial = serial;
     log = log.child({ serial });
@@ -227,7 +245,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     const certSpki = spkiOfCertificate(issued.certificateDer);
     const dpp = DppUri.build({
       channels: ctx.product.dpp.channels,
-      mac: ctx.product.dpp.includeMac ? identity.macs[0] : undefined,
+      mac: ctx.product.dpp.includeMac ? macs[0] : undefined,
       info: ctx.product.dpp.includeSerialAsInfo ? assignedSerial : undefined,
       version: ctx.product.dpp.version,
       publicKeySpki: certSpki,
@@ -267,6 +285,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       if (!uri || uri.toString('utf8') !== dpp) {
         throw new DeviceError('READBACK_MISMATCH', `The DPP URI read back from the device on ${client.port} differs from what was installed.`);
       }
+      if (macBlock) await verifyBlockMacs(client, macs);
       for (const extra of ctx.installItems ?? []) {
         const [back] = await client.readItem(extra.item);
         if (!back || !back.equals(extra.value)) {
