@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { BrowserWindow, app, ipcMain } from 'electron';
 import { StationApiService } from '../../src/station/api/station-api-service';
 import { OutboxSyncStatus } from '../../src/station/sync/outbox-sync-status';
+import { discoveryHotPlug } from '../../src/station/api/discovery-hot-plug';
 import { loadConfig } from '../../src/station/cli/load-config';
 import { createFileLogger } from '../../src/station/pino-logger';
 import { createStation } from '../../src/station/station';
@@ -31,7 +32,7 @@ async function start(): Promise<void> {
   const simulate = sw('simulate') ? Number(sw('simulate')) : undefined;
   if (simulate !== undefined) await station.pkiInit();
   const sync = new OutboxSyncStatus({ config, databasePath: join(dataDir, 'station.db') });
-  const service = await StationApiService.start({ station, log, outDir, sync, ...(simulate !== undefined ? { simulate: { ports: simulate } } : {}) });
+  const service = await StationApiService.start({ station, log, outDir, sync, discovery: discoveryHotPlug(config.discovery), ...(simulate !== undefined ? { simulate: { ports: simulate } } : {}) });
 
   let trusted: TrustedRenderer | undefined;
   registerStationIpc(ipcMain, service, {

@@ -23,7 +23,10 @@ const OID_ATTR_CONTENT_TYPE = '1.2.840.113549.1.9.3';
 const OID_ATTR_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
 const OID_ATTR_SIGNING_TIME = '1.2.840.113549.1.9.5';
 
-export { VOUCHER_KEY, VOUCHER_REQUEST_KEY } from './voucher';
+/** The pledge voucher-request object (RFC 8995 §3.2): `{ "ietf-voucher-request:voucher": {...} }`. */
+export const VOUCHER_REQUEST_KEY = 'ietf-voucher-request:voucher';
+/** The voucher object (RFC 8366 §5.3): `{ "ietf-voucher:voucher": {...} }`. */
+export const VOUCHER_KEY = 'ietf-voucher:voucher';
 
 export class VoucherCmsError extends Error {}
 

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { MethodId } from '../../src/core/method-id';
-import { implementedMethods } from '../../src/methods/registry';
+import { METHOD_IDS } from '../../src/core/method-id';
 import { killPoints, type KillPoint } from '../../src/station/run/kill-points';
 import { STAGES } from '../../src/station/run/stages';
 import type { RunReport } from '../../src/station/run/report';
@@ -107,7 +107,7 @@ describe('crash safety: SIGKILL at every kill point, then --resume', () => {
     for (const stage of STAGES) expect(POINTS.some((p) => p.startsWith(`${stage}:`)), `no kill point for ${stage}`).toBe(true);
   });
 
-  for (const method of implementedMethods()) {
+  for (const method of METHOD_IDS) {
     describe.concurrent(method, () => {
       for (const point of POINTS) {
         it(`killed at ${point}`, () =>

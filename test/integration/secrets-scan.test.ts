@@ -13,7 +13,7 @@
 import { mkdirSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { implementedMethods } from '../../src/methods/registry';
+import { METHOD_IDS } from '../../src/core/method-id';
 import { filesUnder, scanBytes, scanFiles, secretForms, type Secret } from '../helpers/secret-scan';
 import { cleanEnv, runStation, testDir } from '../helpers/station-cli';
 
@@ -31,7 +31,7 @@ describe('secret forms', () => {
 });
 
 describe('no secret in anything the station writes', () => {
-  const methods = implementedMethods();
+  const methods = METHOD_IDS;
   const runs = new Map<string, { out: string; tmp: string; heap: string; secretsLog: string; code: number | null; stderr: string }>();
 
   beforeAll(async () => {
@@ -50,7 +50,7 @@ describe('no secret in anything the station writes', () => {
     }
   }, 300_000);
 
-  it.each(implementedMethods())('%s: passes, and no PIN or device scalar appears in logs, DB, reports, temp files or the heap', (method) => {
+  it.each(METHOD_IDS)('%s: passes, and no PIN or device scalar appears in logs, DB, reports, temp files or the heap', (method) => {
     const run = runs.get(method)!;
     expect(run.code, run.stderr).toBe(0);
     const data = join(run.out, 'data');

@@ -1,5 +1,6 @@
 import { HsmError } from '../../core/errors';
-import { P256_EC_PARAMS, type PrivateKeyAudit } from '../pkcs11/pkcs11-token';
+import { P256_EC_PARAMS, type Pkcs11Token, type PrivateKeyAudit } from '../pkcs11/pkcs11-token';
+import { Pkcs11Signer } from '../pkcs11/pkcs11-signer';
 import { pkcs11js } from '../pkcs11/pkcs11-library';
 
 /**
@@ -41,3 +42,22 @@ export const REQUIRED_CA_MECHANISMS: Readonly<Record<string, number>> = {
   CKM_ECDSA: pkcs11js.CKM_ECDSA,
   CKM_EC_KEY_PAIR_GEN: pkcs11js.CKM_EC_KEY_PAIR_GEN,
 };
+
+/**
+ * The signing key pair `label` on `token` (a CA key, the station identity key): generated on the
+ * token with the CA template when absent, never overwritten, audited (assertStrongCaKey) either
+ * way. `created` says whether this call made it.
+ */
+export function ensureSigningKeyPair(token: Pkcs11Token, tokenLabel: string, label: string): { signer: Pkcs11Signer; created: boolean } {
+  let priv = token.findPrivateKey(label);
+  let created = false;
+  if (!priv) {
+    token.generateEcP256KeyPair({ label, token: true, usage: { sign: true } });
+    priv = token.findPrivateKey(label)!;
+    created = true;
+  }
+  assertStrongCaKey(label, token.auditPrivateKey(priv));
+  const pub = token.findPublicKey(label);
+  if (!pub) throw new HsmError('HSM_KEY_NOT_FOUND', `The public key "${label}" is missing from token ${tokenLabel}.`);
+  return { signer: new Pkcs11Signer(token, priv, token.publicKeySpki(pub)), created };
+}

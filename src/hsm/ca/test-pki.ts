@@ -12,10 +12,9 @@ import type { HsmConfig } from '../../core/config';
 import { HsmError } from '../../core/errors';
 import { readPin } from '../pkcs11/pin-source';
 import { Pkcs11Library } from '../pkcs11/pkcs11-library';
-import { Pkcs11Signer } from '../pkcs11/pkcs11-signer';
 import { Pkcs11Token } from '../pkcs11/pkcs11-token';
 import { ensureSoftHsmConfig, useSoftHsmConfig } from '../pkcs11/softhsm-config';
-import { assertStrongCaKey } from './ca-key-audit';
+import { ensureSigningKeyPair } from './ca-key-audit';
 import { buildIssuingCaCertificate, buildRootCaCertificate } from './ca-certificates';
 import { OID_COMMON_NAME, OID_ORGANIZATION, buildName, fromPem, toPem } from './x509-builder';
 
@@ -76,19 +75,7 @@ export async function initTestPki(opts: PkiInitOptions): Promise<PkiInitResult> 
   const resolvedPin = readPin(opts.hsm.pin, dataDir, env);
   const token = Pkcs11Token.login(library, opts.hsm.tokenLabel, resolvedPin.pin);
   try {
-    const ensureKey = (label: string): { signer: Pkcs11Signer; created: boolean } => {
-      let priv = token.findPrivateKey(label);
-      let made = false;
-      if (!priv) {
-        token.generateEcP256KeyPair({ label, token: true, usage: { sign: true } });
-        priv = token.findPrivateKey(label)!;
-        made = true;
-      }
-      assertStrongCaKey(label, token.auditPrivateKey(priv));
-      const pub = token.findPublicKey(label);
-      if (!pub) throw new HsmError('HSM_KEY_NOT_FOUND', `The public key "${label}" is missing from token ${opts.hsm.tokenLabel}.`);
-      return { signer: new Pkcs11Signer(token, priv, token.publicKeySpki(pub)), created: made };
-    };
+    const ensureKey = (label: string) => ensureSigningKeyPair(token, opts.hsm.tokenLabel, label);
     const root = ensureKey(opts.hsm.rootKeyLabel);
     const ca = ensureKey(opts.hsm.caKeyLabel);
     created.rootKey = root.created;

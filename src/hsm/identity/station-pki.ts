@@ -26,12 +26,11 @@ import { BasicConstraints, Certificate, ExtendedKeyUsage, KeyUsage, KeyUsageFlag
 import type { HsmConfig } from '../../core/config';
 import { HsmError } from '../../core/errors';
 import type { Signer } from '../../core/ports/signer';
-import { assertStrongCaKey } from '../ca/ca-key-audit';
+import { ensureSigningKeyPair } from '../ca/ca-key-audit';
 import { buildRootCaCertificate } from '../ca/ca-certificates';
 import { OID_COMMON_NAME, OID_ORGANIZATION, OID_ORGANIZATIONAL_UNIT, akiExtension, buildCertificate, buildName, extension, fromPem, keyIdentifierOf, randomCertificateSerial, skiExtension, toPem } from '../ca/x509-builder';
 import { readPin } from '../pkcs11/pin-source';
 import { Pkcs11Library } from '../pkcs11/pkcs11-library';
-import { Pkcs11Signer } from '../pkcs11/pkcs11-signer';
 import { Pkcs11Token } from '../pkcs11/pkcs11-token';
 import { ensureSoftHsmConfig, useSoftHsmConfig } from '../pkcs11/softhsm-config';
 import { STATION_IDENTITY_LABEL } from './hsm-identity-signer';
@@ -137,19 +136,7 @@ export async function ensureStationPki(opts: StationPkiOptions): Promise<Station
   const library = Pkcs11Library.open(opts.hsm.module);
   const token = Pkcs11Token.login(library, opts.hsm.tokenLabel, readPin(opts.hsm.pin, dataDir, env).pin);
   try {
-    const ensureKey = (label: string): { signer: Pkcs11Signer; created: boolean } => {
-      let priv = token.findPrivateKey(label);
-      let made = false;
-      if (!priv) {
-        token.generateEcP256KeyPair({ label, token: true, usage: { sign: true } });
-        priv = token.findPrivateKey(label)!;
-        made = true;
-      }
-      assertStrongCaKey(label, token.auditPrivateKey(priv));
-      const pub = token.findPublicKey(label);
-      if (!pub) throw new HsmError('HSM_KEY_NOT_FOUND', `The public key "${label}" is missing from token ${opts.hsm.tokenLabel}.`);
-      return { signer: new Pkcs11Signer(token, priv, token.publicKeySpki(pub)), created: made };
-    };
+    const ensureKey = (label: string) => ensureSigningKeyPair(token, opts.hsm.tokenLabel, label);
     const ca = ensureKey(STATION_CA_LABEL);
     const identity = ensureKey(STATION_IDENTITY_LABEL);
     created.caKey = ca.created;

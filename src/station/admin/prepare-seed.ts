@@ -18,17 +18,15 @@
  * SqlitePreparedSeedStore.resolveInterrupted the ones allocated but never issued.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { ProductProfile, StationConfig, WorkOrder } from '../../core/config';
 import { ConfigError, HsmError, asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { SeedVault } from '../../core/ports/seed-vault';
 import type { Signer } from '../../core/ports/signer';
-import { openIdevidCa } from '../../hsm/ca/idevid-ca';
 import { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { Pkcs11SeedVault } from '../../hsm/seeds/pkcs11-seed-vault';
+import { withPrepareContext } from './prepare';
 import { PREPARE_PORT, SqlitePreparedSeedStore } from '../../manufacturer-db/prepared-seed-store';
-import { openDatabase } from '../../manufacturer-db/sqlite-database';
 import { GroupCommitJournal, SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 
 const DEFAULT_CHUNK = 1024;
@@ -135,31 +133,16 @@ export async function prepareSeedCertificates(input: PrepareSeedsInput): Promise
 }
 
 /** `station prepare` on a seed-derived work order: opens the CA and the database, prepares, closes. */
-export async function runPrepareSeeds(
+export function runPrepareSeeds(
   config: StationConfig,
   deps: { dataDir: string; env?: NodeJS.ProcessEnv; log: Logger },
   request: { workOrderId: string; count: number },
 ): Promise<PrepareSeedsResult & { workOrderId: string; resolved: { serial: string; chipId: string }[] }> {
-  const wo = config.workOrders.find((w) => w.id === request.workOrderId);
-  if (!wo) throw new ConfigError('WORK_ORDER_UNKNOWN', `No work order ${request.workOrderId} in the configuration; known: ${config.workOrders.map((w) => w.id).join(', ')}.`);
-  checkWorkOrder(wo);
-  const product = config.products[wo.product]!;
-  const ca = openIdevidCa(config.hsm, deps.dataDir, deps.env ?? process.env);
-  let store: SqliteRecordStore | undefined;
-  try {
-    await ca.ready();
-    store = new SqliteRecordStore(openDatabase(join(deps.dataDir, 'station.db')), config.stationId);
-    for (const r of store.resolveDanglingIntents()) {
-      deps.log.warn({ serial: r.deviceSerial, certificateSerial: r.certificateSerialHex, code: 'ISSUANCE_INTERRUPTED' }, 'an issuance was interrupted by an earlier stop');
-    }
-    store.ensureWorkOrder(wo);
+  return withPrepareContext(config, deps, request.workOrderId, checkWorkOrder, async ({ wo, product, ca, store }) => {
     const seeds = new SqlitePreparedSeedStore(store);
     const resolved = seeds.resolveInterrupted();
     for (const r of resolved) deps.log.warn({ ...r, code: 'PREPARE_INTERRUPTED' }, 'a prepared chip an earlier stop left without a certificate goes the usual way');
     const result = await prepareSeedCertificates({ store, seeds, seedVault: new Pkcs11SeedVault(ca.signer, config.hsm), ca, workOrder: wo, product, count: request.count, log: deps.log });
     return { ...result, workOrderId: wo.id, resolved };
-  } finally {
-    store?.close();
-    await ca.close();
-  }
+  });
 }

@@ -27,7 +27,7 @@ import type { HsmConfig, ProductProfile, StationConfig, WorkOrder } from '../../
 import { ConfigError, asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Signer } from '../../core/ports/signer';
-import { openIdevidCa } from '../../hsm/ca/idevid-ca';
+import { openIdevidCa, type IdevidCa } from '../../hsm/ca/idevid-ca';
 import { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { HsmKeyInjector, type WorkerOpRunner } from '../../hsm/keys/hsm-key-injector';
 import { SqlitePreparedKeyStore, type PreparedKeyResolution } from '../../manufacturer-db/prepared-key-store';
@@ -203,14 +203,27 @@ export async function openFactoryInjection(input: {
   };
 }
 
-/** `station prepare --work-order ID --count N`: opens the CA and the database, prepares, closes. */
-export async function runPrepare(
+/** What a prepare needs open: the work order, its product, the IDevID CA (PKCS#11 worker) and the records. */
+export interface PrepareContext {
+  wo: WorkOrder;
+  product: ProductProfile;
+  ca: IdevidCa;
+  store: SqliteRecordStore;
+}
+
+/**
+ * Opens the CA and the database for a `station prepare` (after the issuance intents an earlier
+ * stop left are resolved, as every run does), runs `fn`, and closes both.
+ */
+export async function withPrepareContext<T>(
   config: StationConfig,
   deps: { dataDir: string; env?: NodeJS.ProcessEnv; log: Logger },
-  request: { workOrderId: string; count: number },
-): Promise<PrepareResult & { workOrderId: string; kekLabel: string; kekCreated: boolean; resolved: PreparedKeyResolution[] }> {
-  const wo = config.workOrders.find((w) => w.id === request.workOrderId);
-  if (!wo) throw new ConfigError('WORK_ORDER_UNKNOWN', `No work order ${request.workOrderId} in the configuration; known: ${config.workOrders.map((w) => w.id).join(', ')}.`);
+  workOrderId: string,
+  checkWorkOrder: (wo: WorkOrder) => void,
+  fn: (ctx: PrepareContext) => Promise<T>,
+): Promise<T> {
+  const wo = config.workOrders.find((w) => w.id === workOrderId);
+  if (!wo) throw new ConfigError('WORK_ORDER_UNKNOWN', `No work order ${workOrderId} in the configuration; known: ${config.workOrders.map((w) => w.id).join(', ')}.`);
   checkWorkOrder(wo);
   const product = config.products[wo.product]!;
   const ca = openIdevidCa(config.hsm, deps.dataDir, deps.env ?? process.env);
@@ -222,11 +235,22 @@ export async function runPrepare(
       deps.log.warn({ serial: r.deviceSerial, certificateSerial: r.certificateSerialHex, code: 'ISSUANCE_INTERRUPTED' }, 'an issuance was interrupted by an earlier stop');
     }
     store.ensureWorkOrder(wo);
-    const injection = await openFactoryInjection({ ca, store, hsm: config.hsm, workOrder: wo, product, mode: 'prepared', createKek: true, log: deps.log });
-    const result = await prepareKeys({ store, keys: injection.keys, injector: injection.injector, ca, workOrder: wo, product, count: request.count, log: deps.log });
-    return { ...result, workOrderId: wo.id, kekLabel: injection.injector.kekLabel, kekCreated: injection.injector.setup.kekCreated, resolved: injection.resolved };
+    return await fn({ wo, product, ca, store });
   } finally {
     store?.close();
     await ca.close();
   }
+}
+
+/** `station prepare --work-order ID --count N`: opens the CA and the database, prepares, closes. */
+export function runPrepare(
+  config: StationConfig,
+  deps: { dataDir: string; env?: NodeJS.ProcessEnv; log: Logger },
+  request: { workOrderId: string; count: number },
+): Promise<PrepareResult & { workOrderId: string; kekLabel: string; kekCreated: boolean; resolved: PreparedKeyResolution[] }> {
+  return withPrepareContext(config, deps, request.workOrderId, checkWorkOrder, async ({ wo, product, ca, store }) => {
+    const injection = await openFactoryInjection({ ca, store, hsm: config.hsm, workOrder: wo, product, mode: 'prepared', createKek: true, log: deps.log });
+    const result = await prepareKeys({ store, keys: injection.keys, injector: injection.injector, ca, workOrder: wo, product, count: request.count, log: deps.log });
+    return { ...result, workOrderId: wo.id, kekLabel: injection.injector.kekLabel, kekCreated: injection.injector.setup.kekCreated, resolved: injection.resolved };
+  });
 }

@@ -6,14 +6,12 @@
 import type { Command } from 'commander';
 import { verifyAuditChain } from '../../manufacturer-db/audit-chain';
 import { verifyDeviceRecords } from '../../manufacturer-db/records/verify-records';
-import { cliErrorLine } from './cli-support';
+import { cliErrorLine, cliIo } from './cli-support';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { commandContext, openExistingStore, type RecordCommandDeps } from './station-db';
 
 export function registerAuditCommand(program: Command, deps: RecordCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
+  const { out, err, exit } = cliIo(deps);
   const audit = program.command('audit').description('the audit trail: append-only, numbered, hash-chained events');
   audit
     .command('verify')

@@ -10,15 +10,11 @@ import type { Command } from 'commander';
 import type { StationConfig } from '../../core/config';
 import { createCaKey, exportCa, installCaChain, showCa, type CaShowReport } from '../../hsm/ca/ca-admin';
 import { ensureStationPki } from '../../hsm/identity/station-pki';
-import { ExitCode, exitCodeFor } from './exit-codes';
-import { cliErrorLine } from './cli-support';
+import { ExitCode } from './exit-codes';
+import { cliIo, type CliIoDeps } from './cli-support';
 
-export interface CaCommandDeps {
+export interface CaCommandDeps extends CliIoDeps {
   loadConfig(path: string | undefined): StationConfig;
-  env?: NodeJS.ProcessEnv;
-  stdout?: { write(text: string): unknown };
-  stderr?: { write(text: string): unknown };
-  exit?: (code: number) => void;
 }
 
 interface GlobalOptions {
@@ -57,15 +53,7 @@ export function formatShowReport(r: CaShowReport): string {
 }
 
 export function registerCaCommand(program: Command, deps: CaCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
-  const env = deps.env ?? process.env;
-
-  const fail = (e: unknown): void => {
-    err.write(cliErrorLine(e));
-    exit(exitCodeFor(e));
-  };
+  const { out, err, exit, env, fail } = cliIo(deps);
   const context = () => {
     const g = program.opts<GlobalOptions>();
     const config = deps.loadConfig(g.config);

@@ -13,19 +13,12 @@ import type { BlockAssignment } from '../../manufacturer-db/blocks';
 import { verifyAuditChain } from '../../manufacturer-db/audit-chain';
 import { backupDatabase, openDatabase } from '../../manufacturer-db/sqlite-database';
 import { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
-import { cliErrorLine } from './cli-support';
-import { ExitCode, exitCodeFor } from './exit-codes';
+import { cliIo } from './cli-support';
+import { ExitCode } from './exit-codes';
 import { commandContext, openExistingStore, operatorName, type RecordCommandDeps } from './station-db';
 
 export function registerDbCommand(program: Command, deps: RecordCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
-  const env = deps.env ?? process.env;
-  const fail = (e: unknown): void => {
-    err.write(cliErrorLine(e));
-    exit(exitCodeFor(e));
-  };
+  const { out, exit, env, fail } = cliIo(deps);
   const db = program.command('db').description('the station database: backup, serial and MAC blocks');
 
   db.command('backup')

@@ -9,15 +9,12 @@ import { ConfigError } from '../../core/errors';
 import { withStationIdentity, createSyncTargets } from '../sync/station-sync';
 import { DeviceRecorder } from '../../manufacturer-db/records/device-recorder';
 import { RecordSigner } from '../../manufacturer-db/records/record-signer';
-import { cliErrorLine } from './cli-support';
+import { cliErrorLine, cliIo } from './cli-support';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { commandContext, openExistingStore, operatorName, type RecordCommandDeps } from './station-db';
 
 export function registerDeviceCommand(program: Command, deps: RecordCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
-  const env = deps.env ?? process.env;
+  const { out, err, exit, env } = cliIo(deps);
   const device = program.command('device').description('one device\'s record');
   device
     .command('retire')

@@ -10,7 +10,7 @@ import { ConfigError } from '../../core/errors';
 import { exportAwsBulk, exportCsv, exportJson, exportPem, selectExportedDevices } from '../../manufacturer-db/exports/export-devices';
 import { exportJwsManifest } from '../../manufacturer-db/exports/jws-manifest';
 import { withStationIdentity } from '../sync/station-sync';
-import { cliErrorLine } from './cli-support';
+import { cliErrorLine, cliIo } from './cli-support';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { commandContext, openExistingStore, type RecordCommandDeps } from './station-db';
 
@@ -18,10 +18,7 @@ const FORMATS = ['json', 'csv', 'pem', 'aws', 'jws'] as const;
 type ExportFormat = (typeof FORMATS)[number];
 
 export function registerExportCommand(program: Command, deps: RecordCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
-  const env = deps.env ?? process.env;
+  const { out, err, exit, env } = cliIo(deps);
   return program
     .command('export')
     .description('the shipped devices of a work order or an owner: DPP URIs (json, csv), IDevIDs (pem), AWS IoT bulk registration (aws), signed manifest (jws)')

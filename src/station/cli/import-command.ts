@@ -20,15 +20,12 @@ import { SeManifestStore } from '../../manufacturer-db/se-manifest-store';
 import { openDatabase } from '../../manufacturer-db/sqlite-database';
 import { importSeManifestFile, loadSeVendorTrust, seVendorTrustFiles } from '../import/se-manifest-import';
 import { databasePath } from '../station';
-import { cliErrorLine } from './cli-support';
+import { cliErrorLine, cliIo, type CliIoDeps } from './cli-support';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { registerImportSeedsCommand } from './import-seeds-command';
 
-export interface ImportCommandDeps {
+export interface ImportCommandDeps extends CliIoDeps {
   loadConfig(path: string | undefined): StationConfig;
-  stdout?: { write(text: string): unknown };
-  stderr?: { write(text: string): unknown };
-  exit?: (code: number) => void;
 }
 
 interface GlobalOptions {
@@ -40,9 +37,7 @@ interface GlobalOptions {
 const MAX_LISTED_PROBLEMS = 20;
 
 function registerSeManifestImport(importGroup: Command, deps: ImportCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
+  const { out, err, exit } = cliIo(deps);
   return importGroup
     .command('se-manifest')
     .description('verify an SE vendor\'s signed manifest (Trust&GO format) against the seVendor trust anchors and import its entries (method 4)')

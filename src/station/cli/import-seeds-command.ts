@@ -25,15 +25,11 @@ import { openDatabase } from '../../manufacturer-db/sqlite-database';
 import { SqliteSeedStore } from '../../manufacturer-db/seed-store';
 import { importSeedFile } from '../../methods/seed-derived/seed-import';
 import { databasePath } from '../station';
-import { cliErrorLine } from './cli-support';
+import { cliErrorLine, cliIo, type CliIoDeps } from './cli-support';
 import { ExitCode, exitCodeFor } from './exit-codes';
 
-export interface ImportSeedsCommandDeps {
+export interface ImportSeedsCommandDeps extends CliIoDeps {
   loadConfig(path: string | undefined): StationConfig;
-  env?: NodeJS.ProcessEnv;
-  stdout?: { write(text: string): unknown };
-  stderr?: { write(text: string): unknown };
-  exit?: (code: number) => void;
 }
 
 interface Options {
@@ -54,10 +50,7 @@ function defaultOperator(): string {
 
 /** Adds `seeds` to the `station import` group. */
 export function registerImportSeedsCommand(importGroup: Command, deps: ImportSeedsCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
-  const env = deps.env ?? process.env;
+  const { out, err, exit, env } = cliIo(deps);
 
   return importGroup
     .command('seeds')

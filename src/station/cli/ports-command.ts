@@ -15,15 +15,12 @@ import type { PortDiscovery, PortEvent } from '../../device/discovery/port-disco
 import { HidTransport } from '../../device/transport/hid-transport';
 import { probePort, type ProbeOptions, type ProbeResult } from '../../device/discovery/probe';
 import { ExitCode, exitCodeFor } from './exit-codes';
-import { cliErrorLine, positiveInt } from './cli-support';
+import { cliErrorLine, positiveInt, cliIo, type CliIoDeps } from './cli-support';
 
-export interface PortsCommandDeps {
+export interface PortsCommandDeps extends CliIoDeps {
   loadConfig(path: string | undefined): StationConfig;
   createDiscovery?: (config: DiscoveryConfig, options: CreatePortDiscoveryOptions) => PortDiscovery;
   probe?: (candidate: PortCandidate, options: ProbeOptions) => Promise<ProbeResult>;
-  stdout?: { write(text: string): unknown };
-  stderr?: { write(text: string): unknown };
-  exit?: (code: number) => void;
 }
 
 interface PortsOptions {
@@ -96,9 +93,7 @@ function checkLinkDir(dir: string): string {
 }
 
 export function registerPortsCommand(program: Command, deps: PortsCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
+  const { out, err, exit } = cliIo(deps);
   const create = deps.createDiscovery ?? createPortDiscovery;
   const probe = deps.probe ?? probePort;
 

@@ -12,14 +12,10 @@ import { createFileLogger } from '../pino-logger';
 import { runPrepare, type InjectMode } from '../admin/prepare';
 import { runPrepareSeeds } from '../admin/prepare-seed';
 import { ExitCode, exitCodeFor } from './exit-codes';
-import { cliErrorLine, positiveInt } from './cli-support';
+import { cliErrorLine, positiveInt, cliIo, type CliIoDeps } from './cli-support';
 
-export interface PrepareCommandDeps {
+export interface PrepareCommandDeps extends CliIoDeps {
   loadConfig(path: string | undefined): StationConfig;
-  env?: NodeJS.ProcessEnv;
-  stdout?: { write(text: string): unknown };
-  stderr?: { write(text: string): unknown };
-  exit?: (code: number) => void;
 }
 
 interface GlobalOptions {
@@ -28,9 +24,7 @@ interface GlobalOptions {
 }
 
 export function registerPrepareCommand(program: Command, deps: PrepareCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
+  const { out, err, exit } = cliIo(deps);
   return program
     .command('prepare')
     .description('ahead of the run: method 3 (factory-injected-key) makes N device keys in the HSM, each with its serial and certificate, resting wrapped under the KEK; method 5 (seed-derived) issues certificates for N imported, unbound chips')

@@ -11,14 +11,11 @@ import type { StationConfig } from '../../core/config';
 import { ConfigError, StationError } from '../../core/errors';
 import { LINT_CODES, certificatesFromFile, lintFaults, lintIdevid, type LintFinding } from '../../hsm/ca/profile-lint';
 import { ExitCode, exitCodeFor } from './exit-codes';
-import { cliErrorLine } from './cli-support';
+import { cliErrorLine, cliIo, type CliIoDeps } from './cli-support';
 
-export interface ProfileCommandDeps {
+export interface ProfileCommandDeps extends CliIoDeps {
   loadConfig(path: string | undefined): StationConfig;
   readFile?: (path: string) => Buffer;
-  stdout?: { write(text: string): unknown };
-  stderr?: { write(text: string): unknown };
-  exit?: (code: number) => void;
 }
 
 interface LintOptions {
@@ -62,9 +59,7 @@ function formatResult(r: CertificateLintResult, multi: boolean): string {
 }
 
 export function registerProfileCommand(program: Command, deps: ProfileCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
+  const { out, err, exit } = cliIo(deps);
   const readFile = deps.readFile ?? ((path: string) => readFileSync(path));
 
   const profile = program.command('profile').description('IDevID profiles of the configured products');

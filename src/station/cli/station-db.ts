@@ -7,13 +7,10 @@ import type { StationConfig } from '../../core/config';
 import { ConfigError } from '../../core/errors';
 import { openDatabase } from '../../manufacturer-db/sqlite-database';
 import { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
+import type { CliIoDeps } from './cli-support';
 
-export interface RecordCommandDeps {
+export interface RecordCommandDeps extends CliIoDeps {
   loadConfig(path: string | undefined): StationConfig;
-  env?: NodeJS.ProcessEnv;
-  stdout?: { write(text: string): unknown };
-  stderr?: { write(text: string): unknown };
-  exit?: (code: number) => void;
 }
 
 export function commandContext(program: Command, deps: RecordCommandDeps): { config: StationConfig; dataDir: string } {

@@ -9,8 +9,8 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../core/errors';
 import { SYNC_TARGET_NAMES, type SyncTargetName, type TargetStatus } from '../../manufacturer-db/outbox/outbox-store';
 import { createRelay, createSyncTargets } from '../sync/station-sync';
-import { cliErrorLine, positiveInt } from './cli-support';
-import { ExitCode, exitCodeFor } from './exit-codes';
+import { positiveInt, cliIo } from './cli-support';
+import { ExitCode } from './exit-codes';
 import { commandContext, openExistingStore, operatorName, type RecordCommandDeps } from './station-db';
 
 function age(ms: number | null): string {
@@ -53,14 +53,7 @@ function parseIds(ids: string[] | undefined, all: boolean | undefined): number[]
 }
 
 export function registerSyncCommand(program: Command, deps: RecordCommandDeps): Command {
-  const out = deps.stdout ?? process.stdout;
-  const err = deps.stderr ?? process.stderr;
-  const exit = deps.exit ?? ((code: number) => process.exit(code));
-  const env = deps.env ?? process.env;
-  const fail = (e: unknown): void => {
-    err.write(cliErrorLine(e));
-    exit(exitCodeFor(e));
-  };
+  const { out, err, exit, env, fail } = cliIo(deps);
 
   const sync = program.command('sync').description('the outbox of signed device records and its delivery to the MASA and the supply-chain service');
 

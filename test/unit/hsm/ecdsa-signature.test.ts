@@ -1,6 +1,5 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ecdsaDerToJose } from '../../../src/core/voucher';
 import { rawEcdsaToDer } from '../../../src/hsm/pkcs11/ecdsa-signature';
 
 describe('ECDSA signature encodings', () => {
@@ -8,17 +7,18 @@ describe('ECDSA signature encodings', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     let highBit = 0;
     let leadingZero = 0;
-    for (let i = 0; i < 400; i++) {
+    // A leading zero byte in r or s comes once in ~128 signatures: sign until both cases were
+    // seen a few times (a fixed count of 400 missed them ~4% of the time), 20,000 at the most.
+    for (let i = 0; i < 20_000 && (i < 400 || highBit < 3 || leadingZero < 3); i++) {
       const msg = Buffer.from(`message ${i}`);
       const raw = sign('sha256', msg, { key: privateKey, dsaEncoding: 'ieee-p1363' });
       if (raw[0]! & 0x80 || raw[32]! & 0x80) highBit++;
       if (raw[0] === 0 || raw[32] === 0) leadingZero++;
       const der = rawEcdsaToDer(raw);
       expect(verify('sha256', msg, { key: publicKey, dsaEncoding: 'der' }, der)).toBe(true);
-      expect(ecdsaDerToJose(der).equals(raw)).toBe(true);
     }
-    expect(highBit).toBeGreaterThan(0);
-    expect(leadingZero).toBeGreaterThan(0);
+    expect(highBit).toBeGreaterThanOrEqual(3);
+    expect(leadingZero).toBeGreaterThanOrEqual(3);
   });
 
   it('encodes the edge cases exactly', () => {
