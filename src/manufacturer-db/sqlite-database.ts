@@ -27,10 +27,29 @@ export function toDatabaseError(err: unknown, doing: string): DatabaseError {
  */
 export function inTransaction<T>(db: SqliteDb, doing: string, fn: () => T): T {
   try {
-    return db.transaction(fn)();
+    // Inside withoutSavepoints' outer transaction, the writes join it directly (see there).
+    return flatDepth.get(db) && db.inTransaction ? fn() : db.transaction(fn)();
   } catch (err) {
     if (err instanceof StationError) throw err;
     throw toDatabaseError(err, doing);
+  }
+}
+
+const flatDepth = new WeakMap<SqliteDb, number>();
+
+/**
+ * Runs `fn` in ONE transaction in which the inTransaction calls it makes open no savepoint of
+ * their own: a group committer's fast path (a SAVEPOINT and RELEASE per row cost about as much
+ * as the row). All or nothing: if anything in `fn` throws, the whole transaction rolls back and
+ * the error is rethrown; a caller that wants each row to fail alone then runs the group again
+ * with savepoints (GroupCommitJournal does).
+ */
+export function withoutSavepoints(db: SqliteDb, fn: () => void): void {
+  flatDepth.set(db, (flatDepth.get(db) ?? 0) + 1);
+  try {
+    db.transaction(fn)();
+  } finally {
+    flatDepth.set(db, flatDepth.get(db)! - 1);
   }
 }
 

@@ -15,7 +15,7 @@ import { BlockRegistry } from './blocks';
 import { OutboxStore, type SyncTargetName } from './outbox/outbox-store';
 import type { RecordFacts } from './records/device-payload';
 import type { RecordSignature } from './records/record-signer';
-import { toDatabaseError, type SqliteDb, inTransaction } from './sqlite-database';
+import { inTransaction, toDatabaseError, withoutSavepoints, type SqliteDb } from './sqlite-database';
 
 /**
  * A signed (or, without a station identity, unsigned) device record, ready to commit with the
@@ -717,7 +717,7 @@ export class GroupCommitJournal implements IssuanceJournal {
   private readonly maxRows: number;
   private readonly maxWaitMs: number;
   /** Transactions committed and rows they held (for benches and tests). */
-  readonly stats = { commits: 0, rows: 0 };
+  readonly stats = { commits: 0, rows: 0, regrouped: 0 };
 
   constructor(
     readonly store: SqliteRecordStore,
@@ -751,6 +751,20 @@ export class GroupCommitJournal implements IssuanceJournal {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
+    // Fast path: the whole group in one transaction without a savepoint per row. Should any row
+    // fail, that transaction rolls back whole and the group runs again below, each row in its
+    // own savepoint, so that only the failing rows are refused.
+    try {
+      withoutSavepoints(this.store.db, () => {
+        for (const row of batch) row.run();
+      });
+      this.stats.commits++;
+      this.stats.rows += batch.length;
+      for (const row of batch) row.resolve();
+      return;
+    } catch {
+      this.stats.regrouped++;
+    }
     const outcomes: (unknown | undefined)[] = new Array(batch.length);
     const failed = new Array<boolean>(batch.length).fill(false);
     try {

@@ -117,6 +117,11 @@ export interface LabelCommandRequest {
   operator: string;
 }
 
+/** The signature-check worker failed: its checks go on in process. */
+function logSignatureCheckFallback(log: Logger, reason: string): void {
+  log.warn({ code: 'SIGNATURE_CHECKS_IN_PROCESS', reason }, 'signature checks now run on the main thread (slower; never skipped)');
+}
+
 /** The PKCS#11 worker's life in the run log (never a PIN: events carry codes and CKR names). */
 function logHsmWorkerEvent(log: Logger, e: Pkcs11WorkerEvent): void {
   switch (e.type) {
@@ -198,7 +203,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
     pkiInit,
     async openCa(options = {}) {
       const log = options.log ?? deps.log;
-      const ca = openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e), ...(options.pin ? { pin: options.pin } : {}) });
+      const ca = openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e), onSignatureCheckFallback: (reason) => logSignatureCheckFallback(log, reason), ...(options.pin ? { pin: options.pin } : {}) });
       try {
         await ca.ready();
       } catch (err) {
@@ -241,7 +246,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
       let sync: StationSync | undefined;
       let simulator: Awaited<ReturnType<typeof startSimulator>> | undefined;
       try {
-        ca = request.ca ?? openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e) });
+        ca = request.ca ?? openIdevidCa(config.hsm, dataDir, env, { onEvent: (e) => logHsmWorkerEvent(log, e), onSignatureCheckFallback: (reason) => logSignatureCheckFallback(log, reason) });
         await ca.ready();
         store = new SqliteRecordStore(openDatabase(databasePath(dataDir)), config.stationId);
         for (const r of store.resolveDanglingIntents()) {
@@ -251,7 +256,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           );
         }
         store.ensureWorkOrder(wo);
-        const issuer = new IdevidIssuer(ca.signer, ca.chain, store);
+        const issuer = new IdevidIssuer(ca.signer, ca.chain, store, { signatureChecker: ca.signatureChecker });
         // records + sync: signer (station identity in the HSM worker), recorder, background relay
         const openedSync = await openStationSync({ config, dataDir, store, worker: ca.signer, log });
         sync = openedSync;

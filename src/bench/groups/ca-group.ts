@@ -19,7 +19,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { defaultStationConfig, formatSerial, type HsmConfig, type WorkOrder } from '../../core/config';
-import { checkCsr } from '../../hsm/ca/csr-check';
+import { checkCsrWith } from '../../hsm/ca/csr-check';
 import { openIdevidCa, type IdevidCa } from '../../hsm/ca/idevid-ca';
 import { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { initTestPki } from '../../hsm/ca/test-pki';
@@ -125,7 +125,7 @@ export function createCaGroup(overrides: Partial<CaGroupOptions> = {}): BenchGro
         const stages = { allocate: 0, check: 0, issue: 0, devices: 0 };
         journal = new GroupCommitJournal(store, { maxRows: 256, maxWaitMs: 1 });
         const gj = journal;
-        const issuer = new IdevidIssuer(ca.signer, ca.chain, gj);
+        const issuer = new IdevidIssuer(ca.signer, ca.chain, gj, { signatureChecker: ca.signatureChecker });
         const caCert = new X509Certificate(ca.chain[0]!);
 
         let next = wo.serial.first;
@@ -157,7 +157,7 @@ export function createCaGroup(overrides: Partial<CaGroupOptions> = {}): BenchGro
         const issueOne = async (d: PreparedDevice): Promise<Buffer> => {
           const t1 = performance.now();
           // The duplicate-key lookup is the issuer's (it sees queued intents too), not repeated here.
-          const checked = checkCsr(d.csr, { serial: d.serial, profile: product.idevid });
+          const checked = await checkCsrWith(ca!.signatureChecker, d.csr, { serial: d.serial, profile: product.idevid });
           stages.check += performance.now() - t1;
           const issued = await issuer.issue({ spki: checked.spki, serial: d.serial, model: product.model, workOrderId: wo.id, profile: product.idevid });
           stages.devices++;
@@ -218,15 +218,26 @@ export function createCaGroup(overrides: Partial<CaGroupOptions> = {}): BenchGro
         ctx.log(`raw C_Sign/s per repetition: ${raw.rates.map((r) => r.toFixed(0)).join(', ')}`);
 
         // Issuance: CSRs prepared before the clock starts, one batch per repetition.
+        let issuanceCpuUs = 0;
+        let issuanceCount = 0;
         const issuance = await medianRate(o.repetitions, async () => {
           const devices = prepare(o.issuanceBatch);
           const t0 = performance.now();
+          const cpu0 = process.cpuUsage();
           const last = await issueAll(devices);
           const seconds = (performance.now() - t0) / 1000;
+          const cpu = process.cpuUsage(cpu0);
+          issuanceCpuUs += cpu.user + cpu.system;
+          issuanceCount += devices.length;
           assertIssuedBy(last);
           return { count: devices.length, seconds };
         });
         ctx.log(`issuances/s per repetition: ${issuance.rates.map((r) => r.toFixed(1)).join(', ')}`);
+        const checks = ca.signatureChecker.stats;
+        ctx.note(
+          'CPU per issuance',
+          `${(issuanceCpuUs / issuanceCount / 1000).toFixed(3)} ms (process.cpuUsage: main thread, PKCS#11 worker, signature-check worker and libuv pool together; 2 cores allow at most ${(2e6 / (issuanceCpuUs / issuanceCount)).toFixed(0)}/s); signature checks ${checks.checks} in ${checks.batches} worker batches, ${checks.inProcess} in process`,
+        );
         const per = (ms: number) => (ms / stages.devices).toFixed(2);
         ctx.note(
           'mean ms per issuance',

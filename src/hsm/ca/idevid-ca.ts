@@ -17,6 +17,7 @@ import { Pkcs11WorkerSigner, type Pkcs11WorkerSignerOptions } from '../pkcs11/pk
 import { ensureSoftHsmConfig, useSoftHsmConfig } from '../pkcs11/softhsm-config';
 import { REQUIRED_CA_MECHANISMS, assertStrongCaKey } from './ca-key-audit';
 import { resolveHsmKey } from './resolve-hsm-key';
+import { WorkerSignatureChecker } from './signature-checker';
 import { pkiPaths } from './test-pki';
 import { fromPem } from './x509-builder';
 
@@ -34,6 +35,11 @@ export interface IdevidCa {
   chain: Buffer[];
   chainPath: string;
   /**
+   * Checks the HSM's signatures (and CSRs, where many are in flight) off the event loop, in
+   * batches (signature-checker.ts); give it to every IdevidIssuer of the run. Closed with the CA.
+   */
+  signatureChecker: WorkerSignatureChecker;
+  /**
    * Resolves when the worker has started and found the same key (a failure rejects). sign()
    * waits for it anyway; the station awaits it so that a worker that cannot start stops the
    * run before any device is touched.
@@ -50,6 +56,8 @@ export type IdevidCaOptions = Pick<
 > & {
   /** A PIN provider that replaces the configured source (the operator typed it at the GUI); called for the start-up login and each worker (re)start. */
   pin?: () => string;
+  /** The signature-check worker failed; checks go on in process (slower, never skipped). */
+  onSignatureCheckFallback?: (reason: string) => void;
 };
 
 
@@ -104,16 +112,21 @@ export function openIdevidCa(configured: HsmConfig, dataDir: string, env: NodeJS
       requiredMechanisms: Object.keys(REQUIRED_CA_MECHANISMS),
       auditCaKey: true,
     });
+    const signatureChecker = new WorkerSignatureChecker({
+      onFallback: (reason) => options.onSignatureCheckFallback?.(reason),
+    });
     return {
       token,
       signer,
       chain,
       chainPath,
+      signatureChecker,
       ready: () => signer.ready(),
       // The in-process session first and synchronously (callers that do not await still get it
       // closed at once), then the worker, which closes its own sessions and exits.
       close: async () => {
         if (!tokenSessionDead) token.close();
+        await signatureChecker.close();
         await signer.close();
       },
     };

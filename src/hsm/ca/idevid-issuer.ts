@@ -11,7 +11,7 @@
  * methods may return a promise (GroupCommitJournal): the issuer awaits it, so signing waits for
  * the intent's commit and the certificate is returned only after its row's commit.
  */
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import type { IdevidProfile } from '../../core/config';
@@ -21,6 +21,7 @@ import type { Signer } from '../../core/ports/signer';
 import { idevidExtensions, idevidNotAfter, idevidSubject } from './idevid-profile';
 import { lintFaults, lintIdevid } from './profile-lint';
 import { FastTbsTemplate, assembleCertificate } from './fast-tbs';
+import { InProcessSignatureChecker, type SignatureChecker, type SignatureKeyRef, type SignatureVerdict } from './signature-checker';
 import { buildCertificate, keyIdentifierOf, randomCertificateSerial, type CertificateParams } from './x509-builder';
 
 export interface IssueRequest {
@@ -46,6 +47,12 @@ export interface IdevidIssuerOptions {
   certificateSerial?: () => Buffer;
   /** Build every certificate with the general library (the reference) instead of the DER fast path. */
   generalBuilderOnly?: boolean;
+  /**
+   * Where the fast path checks each HSM signature against the CA key before the certificate is
+   * released (a worker thread shared by the issuances in flight: signature-checker.ts); default
+   * in process. The check is never skipped.
+   */
+  signatureChecker?: SignatureChecker;
 }
 
 export class IdevidIssuer {
@@ -54,11 +61,12 @@ export class IdevidIssuer {
   private readonly now: () => Date;
   private readonly newSerial: () => Buffer;
   private readonly issuerNameDer: Buffer;
-  private readonly caKey: KeyObject;
   /** Per-profile DER templates of the fast path (fast-tbs.ts); null = the profile needs the general builder. */
   private readonly templates = new WeakMap<IdevidProfile, FastTbsTemplate | null>();
   /** Use the general builder for every certificate (tests, comparisons). */
   private readonly generalOnly: boolean;
+  private readonly checker: SignatureChecker;
+  private readonly caKeyRef: SignatureKeyRef;
 
   constructor(
     private readonly signer: Signer,
@@ -77,8 +85,9 @@ export class IdevidIssuer {
     this.now = options.now ?? (() => new Date());
     this.newSerial = options.certificateSerial ?? randomCertificateSerial;
     this.issuerNameDer = Buffer.from(AsnConvert.serialize(this.issuerName));
-    this.caKey = createPublicKey({ key: caSpki, format: 'der', type: 'spki' });
     this.generalOnly = options.generalBuilderOnly ?? false;
+    this.checker = options.signatureChecker ?? new InProcessSignatureChecker();
+    this.caKeyRef = this.checker.registerKey(caSpki);
   }
 
   private templateFor(profile: IdevidProfile): FastTbsTemplate | undefined {
@@ -133,12 +142,29 @@ export class IdevidIssuer {
     // committed; a synchronous one returns when it is durable. Either way nothing is signed first.
     await this.journal.recordIntent({ certificateSerialHex, deviceSerial: req.serial, workOrderId: req.workOrderId, publicKeySha256Hex, at: notBefore });
     let der: Buffer;
+    let signatureCheck: Promise<SignatureVerdict> | undefined;
     try {
-      der = tbs ? await this.signFast(tbs) : await buildCertificate(params!, this.signer);
+      if (tbs) {
+        // The fast path's signature is checked over exactly the TBS bytes that were signed, with
+        // the CA public key: the assembly around them is three fixed TLVs, so this is the
+        // general path's check (parse and verify the certificate) without the parse. The check
+        // runs while the certificate is linted; nothing is released before both pass.
+        const signature = await this.signer.sign(tbs);
+        signatureCheck = this.checker.check({ key: this.caKeyRef, data: tbs, signature });
+        der = assembleCertificate(tbs, signature);
+      } else {
+        der = await buildCertificate(params!, this.signer);
+      }
     } catch (err) {
       throw asStationError(err, 'CA_ISSUE_FAILED', 'issue');
     }
     const faults = lintFaults(lintIdevid(der, req.profile, { model: req.model }));
+    if (signatureCheck && (await signatureCheck) !== 'valid') {
+      throw new CaError('CA_SIGNATURE_CHECK_FAILED', 'A certificate the HSM just signed does not verify with the CA public key; the HSM key and the CA certificate do not match. It was not recorded or released.', {
+        stage: 'issue',
+        details: { serial: req.serial },
+      });
+    }
     if (faults.length > 0) {
       throw new CaError('CA_PROFILE_VIOLATION', `The certificate just signed for ${req.serial} breaks the profile: ${faults.map((f) => `${f.code} (${f.message})`).join('; ')}. It was not recorded or released.`, {
         stage: 'issue',
@@ -155,19 +181,5 @@ export class IdevidIssuer {
       issuedAt: notBefore,
     });
     return { certificateDer: der, certificateSerialHex, chain: this.chain };
-  }
-
-  /**
-   * Signs DER TBS bytes and assembles the Certificate. Instead of re-parsing the assembled
-   * certificate (the general path's check), the signature is verified over exactly the TBS
-   * bytes that were signed, with the CA public key: the assembly around them is three fixed
-   * TLVs, so this is the same check without the parse.
-   */
-  private async signFast(tbs: Buffer): Promise<Buffer> {
-    const signature = await this.signer.sign(tbs);
-    if (!verify('sha256', tbs, { key: this.caKey, dsaEncoding: 'der' }, signature)) {
-      throw new CaError('CA_SIGNATURE_CHECK_FAILED', 'A certificate the HSM just signed does not verify with the CA public key; the HSM key and the CA certificate do not match.');
-    }
-    return assembleCertificate(tbs, signature);
   }
 }

@@ -363,6 +363,9 @@ export class Pkcs11WorkerSigner implements Signer {
   private onMessage(generation: number, msg: FromWorker): void {
     if (generation !== this.generation || this.stateValue === 'closed') return;
     switch (msg.type) {
+      case 'results':
+        for (const r of msg.results) this.onMessage(generation, r);
+        return;
       case 'ready': {
         const spki = Buffer.from(msg.spki);
         if (this.expectedSpki && !spki.equals(this.expectedSpki)) {
@@ -515,7 +518,22 @@ export class Pkcs11WorkerSigner implements Signer {
     p.sentTo = this.generation;
     p.sentAt = Date.now();
     const r = p.request;
-    this.currentWorker.postMessage((r.type === 'sign' ? { type: 'sign', id: p.id, digest: r.digest } : { type: 'op', id: p.id, op: r.op, args: r.args }) satisfies ToWorker);
+    // Requests of one turn of the event loop go to the worker in one message (protocol: 'batch').
+    this.outgoing.push({ generation: this.generation, request: r.type === 'sign' ? { type: 'sign', id: p.id, digest: r.digest } : { type: 'op', id: p.id, op: r.op, args: r.args } });
+    if (this.outgoing.length === 1) setImmediate(() => this.flushOutgoing());
+  }
+
+  /** Requests waiting for the end of this turn of the event loop (see send), with the worker generation they were meant for. */
+  private outgoing: Array<{ generation: number; request: Extract<ToWorker, { type: 'batch' }>['requests'][number] }> = [];
+
+  private flushOutgoing(): void {
+    const waiting = this.outgoing;
+    this.outgoing = [];
+    // Requests meant for a worker that was replaced in between are dropped here: the new worker
+    // is sent every unanswered request when it is ready (they are re-queued with its generation).
+    const requests = waiting.filter((w) => w.generation === this.generation).map((w) => w.request);
+    if (requests.length === 0 || !this.currentWorker) return;
+    this.currentWorker.postMessage((requests.length === 1 ? requests[0]! : { type: 'batch', requests }) satisfies ToWorker);
   }
 
   private rejectAll(make: () => HsmError): void {

@@ -119,8 +119,28 @@ export class Pkcs11WorkerService {
     this.pinBytes = config.pin;
   }
 
+  /** Results waiting to go to the parent in one message (see flushResults). */
+  private results: Array<Extract<FromWorker, { type: 'results' }>['results'][number]> = [];
+
+  /**
+   * Results are collected while the queue is served and sent in one message at the end of the
+   * pass (and after each named op, which may be long, so that signatures done before it are not
+   * held back); any other message first sends what was collected, so the order is kept.
+   */
   private post(msg: FromWorker): void {
+    if (msg.type === 'signed' || msg.type === 'sign-failed' || msg.type === 'op-done' || msg.type === 'op-failed') {
+      this.results.push(msg);
+      return;
+    }
+    this.flushResults();
     this.port.postMessage(msg);
+  }
+
+  private flushResults(): void {
+    if (this.results.length === 0) return;
+    const results = this.results;
+    this.results = [];
+    this.port.postMessage(results.length === 1 ? results[0]! : ({ type: 'results', results } satisfies FromWorker));
   }
 
   /** The PIN as the string pkcs11js wants. JS strings cannot be zeroised: this one is used for one C_Login and dropped. */
@@ -226,6 +246,12 @@ export class Pkcs11WorkerService {
 
   onMessage(msg: ToWorker): void {
     switch (msg.type) {
+      case 'batch':
+        for (const r of msg.requests) {
+          this.queue.push(r.type === 'sign' ? { kind: 'sign', id: r.id, digest: Buffer.from(r.digest) } : { kind: 'op', id: r.id, op: r.op, args: r.args });
+        }
+        if (!this.recovering) this.pumpOrRecover();
+        return;
       case 'sign':
         this.queue.push({ kind: 'sign', id: msg.id, digest: Buffer.from(msg.digest) });
         if (!this.recovering) this.pumpOrRecover();
@@ -277,6 +303,14 @@ export class Pkcs11WorkerService {
    * the head of the queue), or undefined when the queue is empty.
    */
   private pump(): HsmError | undefined {
+    try {
+      return this.serveQueue();
+    } finally {
+      this.flushResults();
+    }
+  }
+
+  private serveQueue(): HsmError | undefined {
     while (this.queue.length > 0 && !this.stopping) {
       const req = this.queue[0]!;
       try {
@@ -288,6 +322,7 @@ export class Pkcs11WorkerService {
           const result = this.runOp(req.op, req.args);
           this.queue.shift();
           this.post({ type: 'op-done', id: req.id, result });
+          this.flushResults();
         }
       } catch (err) {
         const e = toHsmError(err, req.kind === 'sign' ? 'signing' : `running ${req.op}`);

@@ -24,6 +24,7 @@ import type { Logger } from '../../core/logger';
 import type { SeedVault } from '../../core/ports/seed-vault';
 import type { Signer } from '../../core/ports/signer';
 import { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
+import type { SignatureChecker } from '../../hsm/ca/signature-checker';
 import { Pkcs11SeedVault } from '../../hsm/seeds/pkcs11-seed-vault';
 import { withPrepareContext } from './prepare';
 import { PREPARE_PORT, SqlitePreparedSeedStore } from '../../manufacturer-db/prepared-seed-store';
@@ -38,7 +39,7 @@ export interface PrepareSeedsInput {
   store: SqliteRecordStore;
   seeds: SqlitePreparedSeedStore;
   seedVault: SeedVault;
-  ca: { signer: Signer; chain: readonly Buffer[] };
+  ca: { signer: Signer; chain: readonly Buffer[]; signatureChecker?: SignatureChecker };
   workOrder: WorkOrder;
   product: ProductProfile;
   count: number;
@@ -72,7 +73,7 @@ export async function prepareSeedCertificates(input: PrepareSeedsInput): Promise
   const runId = `prepare-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
   store.startRun(runId, wo.id);
   const journal = new GroupCommitJournal(store, { maxRows: 2 * chunk, maxWaitMs: JOURNAL_WAIT_MS });
-  const issuer = new IdevidIssuer(input.ca.signer, input.ca.chain, journal);
+  const issuer = new IdevidIssuer(input.ca.signer, input.ca.chain, journal, input.ca.signatureChecker ? { signatureChecker: input.ca.signatureChecker } : {});
   const cacheBefore = store.db.pragma('cache_size', { simple: true }) as number;
   store.db.pragma(`cache_size = -${PREPARE_CACHE_KIB}`);
   let prepared = 0;

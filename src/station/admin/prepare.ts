@@ -29,6 +29,7 @@ import type { Logger } from '../../core/logger';
 import type { Signer } from '../../core/ports/signer';
 import { openIdevidCa, type IdevidCa } from '../../hsm/ca/idevid-ca';
 import { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
+import type { SignatureChecker } from '../../hsm/ca/signature-checker';
 import { HsmKeyInjector, type WorkerOpRunner } from '../../hsm/keys/hsm-key-injector';
 import { SqlitePreparedKeyStore, type PreparedKeyResolution } from '../../manufacturer-db/prepared-key-store';
 import { openDatabase } from '../../manufacturer-db/sqlite-database';
@@ -49,7 +50,7 @@ export interface PrepareKeysInput {
   keys: SqlitePreparedKeyStore;
   injector: HsmKeyInjector;
   /** The CA: its signer (the PKCS#11 worker) and chain (issuing CA, root). */
-  ca: { signer: Signer; chain: readonly Buffer[] };
+  ca: { signer: Signer; chain: readonly Buffer[]; signatureChecker?: SignatureChecker };
   workOrder: WorkOrder;
   product: ProductProfile;
   count: number;
@@ -94,7 +95,7 @@ export async function prepareKeys(input: PrepareKeysInput): Promise<PrepareResul
   const runId = `prepare-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
   store.startRun(runId, wo.id);
   const journal = new GroupCommitJournal(store, { maxRows: 2 * chunk, maxWaitMs: JOURNAL_WAIT_MS });
-  const issuer = new IdevidIssuer(input.ca.signer, input.ca.chain, journal);
+  const issuer = new IdevidIssuer(input.ca.signer, input.ca.chain, journal, input.ca.signatureChecker ? { signatureChecker: input.ca.signatureChecker } : {});
   const cacheBefore = store.db.pragma('cache_size', { simple: true }) as number;
   store.db.pragma(`cache_size = -${PREPARE_CACHE_KIB}`);
   let prepared = 0;
@@ -171,7 +172,7 @@ export interface FactoryInjection {
  * method 3, after the start-up checks of the CA and resolveDanglingIntents.
  */
 export async function openFactoryInjection(input: {
-  ca: { signer: Signer & WorkerOpRunner; chain: readonly Buffer[] };
+  ca: { signer: Signer & WorkerOpRunner; chain: readonly Buffer[]; signatureChecker?: SignatureChecker };
   store: SqliteRecordStore;
   hsm: HsmConfig;
   workOrder: WorkOrder;

@@ -53,6 +53,8 @@ describe('GroupCommitJournal', () => {
     // 40 intents + 40 issued rows in far fewer than 80 transactions.
     expect(journal.stats.rows).toBe(80);
     expect(journal.stats.commits).toBeLessThanOrEqual(4);
+    // every group took the fast path (one transaction, no savepoint per row)
+    expect(journal.stats.regrouped).toBe(0);
     expect(verifyAuditChain(store.db).ok).toBe(true);
     other.close();
     store.close();
@@ -70,6 +72,8 @@ describe('GroupCommitJournal', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'DEVICE_UNKNOWN' });
+    // the fast path's transaction rolled back whole; the group ran again row by row
+    expect(journal.stats.regrouped).toBe(1);
     expect(journal.stats.commits).toBe(1);
     const rows = store.db.prepare('SELECT certificate_serial FROM issuance_intents ORDER BY certificate_serial').pluck().all();
     expect(rows).toEqual(['0a', '0c']);
