@@ -94,6 +94,13 @@ export class LineState {
     }));
   }
 
+  /** A label printed (or was left pending) after its device passed: the tile shows it while it still shows that device. */
+  label(port: string, serial: string, state: 'printed' | 'pending'): PortTile | undefined {
+    const t = this.tiles.get(port);
+    if (!t || t.serial !== serial || t.state !== 'passed') return undefined;
+    return this.update(port, (tile) => ({ ...tile, label: state }));
+  }
+
   shift(): ShiftStats {
     const total = this.passed + this.failed;
     const first = Math.floor(this.shiftStartedAt.getTime() / (SHIFT_BUCKET_MINUTES * 60_000));

@@ -145,6 +145,8 @@ export class StationApiService {
   private simulatorFaults: string | null = null;
   private simulatorMethod: string | null = null;
   private run: ActiveRun | null = null;
+  /** Passed devices whose label is still in the run's label queue, by serial (their report's label is filled in when it ends). */
+  private readonly labelsQueued = new Map<string, DeviceReport>();
   private runDone: Promise<void> = Promise.resolve();
   private stopped = false;
   private hotPlug: { stop(): Promise<void> } | undefined;
@@ -593,6 +595,7 @@ export class StationApiService {
 
   private runFinished(run: ActiveRun, counts: { total: number; passed: number; failed: number; labelPending: number } | null, stopReason: string | null): void {
     if (this.run === run) this.run = null;
+    this.labelsQueued.clear(); // the run drained its label queue before it ended
     // ports that never took a device in this run go back to idle
     for (const t of this.line.allTiles()) if (t.state === 'running') this.broadcastTile(this.line.idle(t.port));
     this.broadcast({ type: 'run.finished', runId: run.runId, counts: counts ?? { total: 0, passed: 0, failed: 0, labelPending: 0 }, stopReason });
@@ -603,6 +606,12 @@ export class StationApiService {
   }
 
   private onStage(e: StageEvent & { port: string; serial: string | null }): void {
+    // The label prints from the run's label queue after the device's PASS, often while its port
+    // runs the next device: its stage events are not the tile's progress.
+    if (e.stage === 'label') {
+      if (e.status !== 'started' && e.serial) this.onLabelEnded(e.serial);
+      return;
+    }
     const tile = this.line.stage(e);
     if (e.status === 'started') this.broadcast({ type: 'stage.started', port: e.port, serial: e.serial, stage: e.stage, tile });
     else this.broadcast({ type: 'stage.finished', port: e.port, serial: e.serial, stage: e.stage, status: e.status, durationMs: e.durationMs ?? 0, tile });
@@ -613,10 +622,26 @@ export class StationApiService {
     const shift = this.line.shift();
     if (r.status === 'passed' && r.serial) {
       this.broadcast({ type: 'device.passed', port: r.port, serial: r.serial, tile, shift });
-      this.broadcast({ type: 'label.printed', serial: r.serial, state: r.label.state === 'printed' ? 'printed' : 'pending', kind: 'first', reason: r.label.reason ?? null });
+      // the label job adds its stage to the report when it ends; until then its outcome is not known
+      if (r.stages.some((s) => s.name === 'label')) this.broadcastLabel(r.serial, r.label);
+      else this.labelsQueued.set(r.serial, r);
     } else {
       this.broadcast({ type: 'device.failed', port: r.port, serial: r.serial, failure: tile.failure!, tile, shift });
     }
+  }
+
+  /** A queued label ended: the label event, and the tile when it still shows that device. */
+  private onLabelEnded(serial: string): void {
+    const r = this.labelsQueued.get(serial);
+    if (!r) return; // ended before the device's report came: onDevice tells it
+    this.labelsQueued.delete(serial);
+    const tile = this.line.label(r.port, serial, r.label.state === 'printed' ? 'printed' : 'pending');
+    if (tile) this.broadcastTile(tile);
+    this.broadcastLabel(serial, r.label);
+  }
+
+  private broadcastLabel(serial: string, label: DeviceReport['label']): void {
+    this.broadcast({ type: 'label.printed', serial, state: label.state === 'printed' ? 'printed' : 'pending', kind: 'first', reason: label.state === 'printed' ? null : (label.reason ?? null) });
   }
 
   // ---- devices, labels, audit -------------------------------------------------------------

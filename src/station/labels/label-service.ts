@@ -29,6 +29,11 @@ export class LabelService {
     private readonly printer: Printer,
   ) {}
 
+  /** The format the printer takes (its job is rendered in it). */
+  get printerFormat(): PrinterJobFormat {
+    return this.printer.format;
+  }
+
   /** The label spec of a passed device, from its committed record. */
   specFor(serial: string): LabelSpec {
     const record = this.store.getDevice(serial);
@@ -85,6 +90,12 @@ export class LabelService {
     }
     this.record(serial, kind, who, 'printed');
     return { serial, state: 'printed' };
+  }
+
+  /** Records an attempt that failed before the printer was reached (the label could not be rendered). */
+  recordFailure(serial: string, kind: PrintKind, err: StationError, who: { operator?: string; reason?: string } = {}): LabelOutcome {
+    this.record(serial, kind, who, 'failed', err);
+    return { serial, state: 'pending', reason: `${err.code}: ${err.message}`, errorCode: err.code, errorMessage: err.message };
   }
 
   private record(serial: string, kind: PrintKind, who: { operator?: string; reason?: string }, result: 'printed' | 'failed', err?: StationError): void {

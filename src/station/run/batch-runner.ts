@@ -3,12 +3,20 @@
  * count lasts; a port whose device never answers is taken out of the run (the rest go on).
  * A device that fails with a line-stopping error (HSM_UNAVAILABLE, MAC_BLOCK_EXHAUSTED) stops the line: no port
  * takes another device, and the devices already in flight finish or fail.
+ *
+ * Labels print off the devices' path: each passed device's label joins one label queue for the
+ * run (labels/label-queue.ts, rendered in the label render worker), printed in pass order while
+ * the ports go on. The run returns once the queue drained (bounded: labels/label-queue.ts), so
+ * every report says printed or pending with its reason.
  */
 import { DeviceClient, type DeviceClientTimeouts } from '../../device/device-client';
 import { DeviceConnection, type ExchangeStats } from '../../device/device-connection';
 import type { Transport } from '../../device/transport/transport';
 import { asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
+import { LabelQueue } from '../labels/label-queue';
+import { InProcessLabelRendering, type LabelRendering } from '../labels/label-rendering';
+import { WorkerLabelRendering } from '../labels/worker-label-rendering';
 import { provisionDevice, type DeviceRunContext } from './device-run';
 import { blankDeviceReport, type DeviceReport } from './report';
 import { isEmptyPort } from './empty-port';
@@ -23,10 +31,20 @@ export interface BatchRunOptions {
   untilEmpty?: boolean;
   /** Per device: its wall time and what its link exchanged (stats deltas), for benches. */
   onDeviceLink?: (sample: DeviceLinkSample) => void;
+  /** At the end of the run, give up on the labels left when none ended for this long (default 30 s; labels/label-queue.ts). */
+  labelDrainStallMs?: number;
+  /**
+   * How the run's labels are rendered; the caller keeps it open (a host running many batches
+   * keeps one render worker warm). Default: a label render worker for this run, closed at its end.
+   */
+  labelRendering?: LabelRendering;
   log: Logger;
 }
 
-/** One device's link figures: provisionDevice's wall time and the connection's stats over it. */
+/**
+ * One device's link figures: provisionDevice's wall time (connect to the end of queue-sync; the
+ * label prints afterwards, from the run's label queue) and the connection's stats over it.
+ */
 export interface DeviceLinkSample {
   port: string;
   report: DeviceReport;
@@ -53,6 +71,25 @@ export interface BatchRunResult {
 }
 
 export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOptions): Promise<BatchRunResult> {
+  const ownRendering = ctx.labelQueue === undefined && opts.labelRendering === undefined;
+  const labelQueue =
+    ctx.labelQueue ??
+    new LabelQueue({
+      labels: ctx.labels,
+      rendering: opts.labelRendering ?? new WorkerLabelRendering({ inProcess: new InProcessLabelRendering(ctx.labels), log: opts.log }),
+      outDir: ctx.outDir,
+      log: opts.log,
+    });
+  try {
+    return await runPorts({ ...ctx, labelQueue }, opts);
+  } finally {
+    const drain = await labelQueue.drain({ stallMs: opts.labelDrainStallMs });
+    if (!drain.drained) opts.log.warn({ notSent: drain.notSent }, 'labels left pending at the end of the run: print them with "station label print"');
+    if (ownRendering) await labelQueue.close();
+  }
+}
+
+async function runPorts(ctx: DeviceRunContext, opts: BatchRunOptions): Promise<BatchRunResult> {
   let remaining = opts.count;
   let lineStopped = false;
   let lineStop: BatchRunResult['lineStop'];

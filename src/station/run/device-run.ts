@@ -12,7 +12,7 @@ import { Certificate } from '@peculiar/asn1-x509';
 import { firmwareOutOfRange, type ProductProfile, type WorkOrder } from '../../core/config';
 import { DppUri } from '../../core/dpp-uri';
 import { p256PointFromSpki, p256SpkiFromPoint } from '../../core/ec-public-key';
-import { CaError, DeviceError, PrinterError, asStationError } from '../../core/errors';
+import { CaError, DeviceError, asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
@@ -25,6 +25,9 @@ import type { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-stor
 import type { DeviceRecorder } from '../../manufacturer-db/records/device-recorder';
 import type { DeviceReportRecord, KeyMaterial, KeyMethod, MethodFacts } from '../../methods/key-method';
 import type { LabelService } from '../labels/label-service';
+import { LabelQueue } from '../labels/label-queue';
+import { InProcessLabelRendering } from '../labels/label-rendering';
+import { deviceLabelJob } from '../labels/device-label-job';
 import { macBlockRequest, verifyBlockMacs, writeBlockMacs } from './block-macs';
 import { blankDeviceReport, type DeviceReport } from './report';
 import { StageRecorder, type StageEvent } from './stages';
@@ -37,6 +40,13 @@ export interface DeviceRunContext {
   store: SqliteRecordStore;
   issuer: Pick<IdevidIssuer, 'issue'>;
   labels: LabelService;
+  /**
+   * The run's label queue (labels/label-queue.ts): the label is queued after `lock` and prints
+   * while the port takes its next device; the report's label is filled in when it ends (the
+   * batch runner drains the queue before the report is written). Absent: the label is printed
+   * in-process before provisionDevice returns.
+   */
+  labelQueue?: LabelQueue;
   /** The report's folder; every path in the report is relative to it. */
   outDir: string;
   /** PEM chain file (issuing CA, then root) inside outDir. */
@@ -333,31 +343,15 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     report.status = 'passed';
     passed = true;
 
-    // Label from the committed record only. A label failure never fails the device.
-    try {
-      await stages.run('label', async () => {
-        const spec = ctx.labels.specFor(assignedSerial);
-        const labelsDir = join(ctx.outDir, 'labels');
-        mkdirSync(labelsDir, { recursive: true });
-        const rendered = new Map<'png' | 'zpl', Buffer>();
-        for (const format of ['png', 'zpl'] as const) {
-          const path = join(labelsDir, `${assignedSerial}.${format}`);
-          rendered.set(format, await ctx.labels.render(spec, format));
-          writeFileSync(path, rendered.get(format)!);
-          if (format === 'png') report.labelPngPath = relative(ctx.outDir, path);
-          else report.labelZplPath = relative(ctx.outDir, path);
-        }
-        // the printer gets the same rendering (no second render, no second read of the record)
-        const outcome = await ctx.labels.print(assignedSerial, 'first', {}, { spec, rendered });
-        if (outcome.state !== 'printed') {
-          throw new PrinterError(outcome.errorCode ?? 'PRINTER_FAILED', outcome.errorMessage ?? 'the label was not printed');
-        }
-      });
-      report.label = { state: 'printed' };
-    } catch (err) {
-      const e = asStationError(err, 'LABEL_FAILED', 'label');
-      report.label = { state: 'pending', reason: `${e.code}: ${e.message}` };
-      log.warn({ code: e.code, reason: e.message }, 'label not printed; the device stays passed with its label pending');
+    // Label from the committed record only, off the device's path: the job joins the run's label
+    // queue, which prints labels in pass order while this port takes its next device. The label
+    // stage, its events and kill points happen in the job (labels/device-label-job.ts). A label
+    // failure never fails the device.
+    const labelJob = deviceLabelJob({ serial: assignedSerial, port: client.port, report, onStage: ctx.onStage, log });
+    if (ctx.labelQueue) {
+      void ctx.labelQueue.enqueue(labelJob);
+    } else {
+      await new LabelQueue({ labels: ctx.labels, rendering: new InProcessLabelRendering(ctx.labels), outDir: ctx.outDir, log }).enqueue(labelJob);
     }
     if (ctx.recorder && ctx.recorder.targets.length > 0) {
       // The outbox rows committed with the record; this stage hands them to the relay.
