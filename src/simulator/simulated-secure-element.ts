@@ -1,7 +1,16 @@
 /**
  * The simulated device's secure element: its own SoftHSM token. The birth key is generated on
- * the token (CKA_TOKEN, sensitive, never extractable), so "the key never leaves the SE" holds
- * in tests: CKA_LOCAL, CKA_NEVER_EXTRACTABLE and CKA_ALWAYS_SENSITIVE are set by the token.
+ * the token (sensitive, never extractable), so "the key never leaves the SE" holds in tests:
+ * CKA_LOCAL, CKA_NEVER_EXTRACTABLE and CKA_ALWAYS_SENSITIVE are set by the token
+ * (test/integration/simulated-secure-element.test.ts).
+ *
+ * The key is a session object of the simulator's login, not a token object: it lives as long as
+ * the simulator process, which is as long as a simulated device does (`--keep-devices` keeps a
+ * device for the life of the process, too). A token object cost 12 ms of blocking file I/O with
+ * one token and ~60 ms with 32 (SoftHSM's file store rescans every token's files), stalling the
+ * simulator's event loop, and with it every other port's paced replies, for each key: a real
+ * device's SE keeps its own time. The SE's time is modelled by the timing floor instead
+ * (link-timing.ts: SE key generation at least 100 ms).
  */
 import { rawEcdsaToDer } from '../hsm/pkcs11/ecdsa-signature';
 import type { Pkcs11Handle } from '../hsm/pkcs11/pkcs11-library';
@@ -24,7 +33,7 @@ export class SimulatedSecureElement {
   generateBirthKey(): Buffer {
     this.destroyBirthKey();
     for (const handle of this.token.listObjects(BIRTH_KEY_LABEL)) this.token.destroy(handle);
-    const pair = this.token.generateEcP256KeyPair({ label: BIRTH_KEY_LABEL, token: true, usage: { sign: true } });
+    const pair = this.token.generateEcP256KeyPair({ label: BIRTH_KEY_LABEL, token: false, usage: { sign: true } });
     this.privateKey = pair.privateKey;
     this.spki = pair.spki;
     return pair.spki;

@@ -8,8 +8,6 @@ import BetterSqlite3 from 'better-sqlite3';
 import { X509Certificate } from '@peculiar/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DppUri } from '../../src/core/dpp-uri';
-import { Pkcs11Library } from '../../src/hsm/pkcs11/pkcs11-library';
-import { Pkcs11Token } from '../../src/hsm/pkcs11/pkcs11-token';
 import { verifyAuditChain } from '../../src/manufacturer-db/audit-chain';
 import type { RunReport } from '../../src/station/run/report';
 import { validateReport } from '../helpers/report-schema';
@@ -118,30 +116,8 @@ describe('station batch --simulate, secure-element-keygen', () => {
     }
   });
 
-  it('keeps each SE key on its token: CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_ALWAYS_SENSITIVE', () => {
-    const simDir = join(out, 'data', 'sim');
-    process.env.SOFTHSM2_CONF = join(simDir, 'softhsm2.conf');
-    const library = Pkcs11Library.open('/usr/lib/softhsm/libsofthsm2.so');
-    const pin = readFileSync(join(simDir, 'se-pin'), 'utf8').trim();
-    const spkis = new Set(report.devices.map((d) => new X509Certificate(readFileSync(join(out, d.certificatePath!), 'utf8')).publicKey.rawData).map((k) => Buffer.from(k).toString('hex')));
-    let checked = 0;
-    for (const label of ['se-port-0', 'se-port-1', 'se-port-2']) {
-      const token = Pkcs11Token.login(library, label, pin);
-      try {
-        const priv = token.findPrivateKey('birth-key');
-        expect(priv).toBeDefined();
-        const a = token.auditPrivateKey(priv!);
-        expect(a).toMatchObject({ local: true, neverExtractable: true, alwaysSensitive: true, extractable: false, sensitive: true, token: true });
-        const pub = token.findPublicKey('birth-key')!;
-        // the key left on the token is the last device's, and it is one the station certified
-        expect(spkis.has(token.publicKeySpki(pub).toString('hex'))).toBe(true);
-        checked++;
-      } finally {
-        token.close();
-      }
-    }
-    expect(checked).toBe(3);
-  });
+  // Where the SE key lives (generated on the SE token: local, sensitive, never extractable) is
+  // checked on the simulator's SE itself: test/integration/simulated-secure-element.test.ts.
 
   it('continues the serial range from the database on a second run', async () => {
     const out2 = join(out, 'second');
