@@ -286,6 +286,46 @@ describe('SerialTransport (direct) reading frames', () => {
     expect(chunks.length).toBeLessThanOrEqual(12);
   });
 
+  it('replies to requests of a learnt shape are read on one wake-up each; a device that turns slower is still read whole', async () => {
+    const baud = 115200;
+    const t = f.transport(baud);
+    await t.open();
+    const decoder = new FrameDecoder();
+    const replies: Buffer[] = [];
+    t.onData((c) => {
+      for (const fr of decoder.push(c)) replies.push(fr.payload);
+    });
+    const device = await f.far();
+    const writer = new PacedWriter((b) => device.write(b), { baud, chunkBytes: 64 });
+    f.cleanups.push(() => writer.cancel());
+    // the device answers each request with 600 bytes after `latencyMs`, at the line rate
+    let latencyMs = 20;
+    const farDecoder = new FrameDecoder();
+    device.on('data', (c: Buffer) => {
+      for (const req of farDecoder.push(c)) setTimeout(() => writer.send(frame(600, req.seq)), latencyMs);
+    });
+    const exchange = async (seq: number) => {
+      const before = replies.length;
+      await t.write(encodeFrame({ version: 1, flags: 0, seq, command: 0x30, status: 0, payload: Buffer.from([0x30, 0, 1, 2]) }));
+      await until(`reply ${seq}`, () => replies.length === before + 1);
+      expect(replies.at(-1)!.equals(frame(600, seq).subarray(10, 610))).toBe(true);
+    };
+    for (let seq = 1; seq <= 4; seq++) await exchange(seq);
+    const learnt = { ...t.ioStats! };
+    for (let seq = 5; seq <= 16; seq++) await exchange(seq);
+    const s = t.ioStats!;
+    expect(s.pace).toBe('line');
+    // replies of 10 chunks: unforetold, each takes two wake-ups (its first chunk, then the rest);
+    // foretold, one. How many are foretold depends on the far end's timers (a reply that comes
+    // late is learnt again); the wake-ups per device are the link benchmark's business
+    expect(s.foretoldReplies - learnt.foretoldReplies).toBeGreaterThanOrEqual(1);
+
+    // the device now takes longer: a foretold wake-up finds nothing, the poller takes over
+    latencyMs = 150;
+    for (let seq = 17; seq <= 20; seq++) await exchange(seq);
+    expect(replies).toHaveLength(20);
+  });
+
   it('a link faster than its baud rate is not held to it', async () => {
     // at 1200 baud an 8 KiB frame takes 68 s on the line; a PTY brings it at once (the 10 s
     // wait for each frame below would run out if the transport held it to the line rate)

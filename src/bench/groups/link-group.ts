@@ -15,6 +15,9 @@
  * - link_bytes_<method>, link_round_trips_<method>: bytes both ways and frames the station
  *   writes (each awaits one frame back) per device.
  * Unsuffixed at 115200 baud; `_921600` at 921600. Each figure is the median of the repetitions.
+ * STATION_SERIAL_IO=stream measures serialport's stream path (the fallback) instead of the
+ * direct one. The "waiting for the device's first byte" note counts from the write to the
+ * first byte the station *sees*: on the direct path a foretold reply is seen whole, at its end.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -97,15 +100,17 @@ interface RunFigures {
   deviceWaitMs: number;
   wireMs: number;
   payloadBytes: number;
-  /** 'data' events the serial port delivered (each a wake-up of the station's event loop). */
+  /** 'data' events the serial port delivered. */
   reads: number;
+  /** Poller and timer wake-ups of the transport (direct I/O only; NaN on the stream path). */
+  wakeups: number;
 }
 
 function snapshot(s: ExchangeStats): ExchangeStats {
   return { ...s };
 }
 
-async function measureAtBaud(ctx: BenchContext, o: LinkGroupOptions, baud: number, product: ProductProfile, pki: SoftwarePki, serials: () => string): Promise<{ runs: RunFigures[]; sim: SimulatorProcess }> {
+async function measureAtBaud(ctx: BenchContext, o: LinkGroupOptions, baud: number, product: ProductProfile, pki: SoftwarePki, serials: () => string): Promise<{ runs: RunFigures[]; sim: SimulatorProcess; io: string }> {
   const sim = await startSimulator({ ports: 1, dir: join(ctx.dataDir, `sim-${baud}`), method: METHOD, model: product.model, baud });
   let connection: DeviceConnection | undefined;
   try {
@@ -113,6 +118,7 @@ async function measureAtBaud(ctx: BenchContext, o: LinkGroupOptions, baud: numbe
     const transport = new SerialTransport({ path: sim.ports[0]!, baudRate: baud });
     let reads = 0;
     transport.onData(() => reads++);
+    const wakeups = () => (transport.ioStats ? transport.ioStats.pollWakeups + transport.ioStats.timerWakeups : NaN);
     await transport.open();
     connection = new DeviceConnection(transport);
     const config = defaultStationConfig();
@@ -122,6 +128,7 @@ async function measureAtBaud(ctx: BenchContext, o: LinkGroupOptions, baud: numbe
     for (let r = 0; r < o.repetitions; r++) {
       const before = snapshot(connection.stats);
       const readsBefore = reads;
+      const wakeupsBefore = wakeups();
       let offLinkUs = 0;
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -142,10 +149,11 @@ async function measureAtBaud(ctx: BenchContext, o: LinkGroupOptions, baud: numbe
         wireMs: (bytes * 10 * 1000) / baud / n,
         payloadBytes: payload / n,
         reads: (reads - readsBefore) / n,
+        wakeups: (wakeups() - wakeupsBefore) / n,
       });
       ctx.log(`${baud} baud, repetition ${r + 1}: ${(wallMs / n).toFixed(0)} ms and ${runs.at(-1)!.cpuMs.toFixed(2)} ms CPU per device`);
     }
-    return { runs, sim };
+    return { runs, sim, io: transport.io ?? '?' };
   } finally {
     await connection?.close().catch(() => undefined);
     await sim.stop();
@@ -171,7 +179,7 @@ export function createLinkGroup(overrides: Partial<LinkGroupOptions> = {}): Benc
       const figures: Figure[] = [];
       for (const [i, baud] of o.bauds.entries()) {
         ctx.log(`station-sim --baud ${baud}`);
-        const { runs, sim } = await measureAtBaud(ctx, o, baud, product, pki, serials);
+        const { runs, sim, io } = await measureAtBaud(ctx, o, baud, product, pki, serials);
         const sfx = i === 0 ? '' : `_${baud}`;
         const m = (f: (r: RunFigures) => number) => median(runs.map(f));
         if (i === 0) ctx.note('simulator timing', sim.timingText.replace(`${baud} baud, `, ''));
@@ -179,7 +187,8 @@ export function createLinkGroup(overrides: Partial<LinkGroupOptions> = {}): Benc
           `at ${baud} baud, per device`,
           `${m((r) => r.wallMs).toFixed(0)} ms wall, ${m((r) => r.deviceWaitMs).toFixed(0)} ms waiting for the device's first byte, ` +
             `${m((r) => r.wireMs).toFixed(0)} ms of bytes x 10 / baud, ${m((r) => r.payloadBytes).toFixed(0)} payload bytes, ` +
-            `${m((r) => r.reads).toFixed(0)} reads (${((m((r) => r.cpuMs) * 1000) / m((r) => r.reads)).toFixed(0)} us CPU per read, all included)`,
+            `${m((r) => r.reads).toFixed(0)} reads (${((m((r) => r.cpuMs) * 1000) / m((r) => r.reads)).toFixed(0)} us CPU per read, all included), ` +
+            (io === 'direct' ? `${m((r) => r.wakeups).toFixed(1)} transport wake-ups (serial I/O direct: poller + timers)` : `serial I/O: ${io}`),
         );
         figures.push(
           { name: `link_framing_overhead_ratio${sfx}`, value: m((r) => r.overhead), unit: 'ratio', target: { op: '<=', value: o.overheadTarget } },

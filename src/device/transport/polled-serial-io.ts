@@ -14,7 +14,9 @@
  *   than 10 bits per byte at the baud rate: it sleeps that long on one timer, with the poller
  *   watching for a hang-up only, then reads the lot (FrameProgress). A link that delivers faster
  *   than its baud rate (USB CDC-ACM, a PTY) shows it on a timed wait (more bytes than the line
- *   could carry) and is then read chunk by chunk, so that it is not held to the nominal rate.
+ *   could carry) and is then read chunk by chunk, so that it is not held to the nominal rate;
+ * - on a link at the line rate, after writing a request whose reply time it has learnt
+ *   (ReplyTiming), it sleeps until the reply should be in and reads it on one wake-up.
  * Data is handed on in order and whole; only the moment of delivery inside a frame changes.
  *
  * Unplug: a USB-serial adapter pulled out fails read/write with EIO/ENXIO, not always with a
@@ -24,6 +26,7 @@
 import { readSync, writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { FrameProgress } from './frame-progress';
+import { ReplyTiming } from './reply-timing';
 
 /** libuv poll flags, as serialport's poller takes them. */
 const UV_READABLE = 0b0001;
@@ -79,8 +82,10 @@ export type LinkPace = 'unknown' | 'line' | 'fast';
 export interface PolledIoStats {
   /** Poller events handled (readable, writable, hang-up). */
   pollWakeups: number;
-  /** Frame-wait timers that fired. */
+  /** Frame-wait and reply-wait timers that fired. */
   timerWakeups: number;
+  /** Replies read whole on the wake-up ReplyTiming foretold. */
+  foretoldReplies: number;
   /** read(2) calls that returned bytes. */
   reads: number;
   /** The far end's pace as learnt so far. */
@@ -105,7 +110,7 @@ interface PendingWrite {
 
 export class PolledSerialIo {
   readonly kind = 'direct';
-  readonly stats: PolledIoStats = { pollWakeups: 0, timerWakeups: 0, reads: 0, pace: 'unknown' };
+  readonly stats: PolledIoStats = { pollWakeups: 0, timerWakeups: 0, foretoldReplies: 0, reads: 0, pace: 'unknown' };
   private readonly fd: number;
   private readonly msPerByte: number;
   private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -117,7 +122,10 @@ export class PolledSerialIo {
   /** Every flag ever given to the native poller (it re-arms from these after an event). */
   private everArmed = 0;
   private readonly progress = new FrameProgress();
-  /** Waiting on a timer for the rest of a frame (the poller watches for a hang-up only then). */
+  private readonly replies = new ReplyTiming();
+  /** The request last written whose reply has not been read yet. */
+  private awaiting: { shape: string; writtenAt: number; foretold: boolean } | undefined;
+  /** Waiting on a timer for the rest of a frame or for a reply (the poller watches for a hang-up only then). */
   private frameTimer: NodeJS.Timeout | undefined;
   /** When the port was last read empty. */
   private drainedAt = 0;
@@ -140,10 +148,13 @@ export class PolledSerialIo {
   /** Queue bytes for the port; resolves once the OS has them all. */
   write(bytes: Buffer): Promise<void> {
     if (!this.active) return Promise.reject(this.options.writeError('the port is closed'));
+    const shape = this.replies.shapeOf(bytes);
     return new Promise<void>((resolve, reject) => {
       this.writes.push({ bytes, offset: 0, resolve, reject });
       if (this.writes.length === 1) {
         this.flushWrites();
+        this.awaiting = shape === undefined ? undefined : { shape, writtenAt: performance.now(), foretold: false };
+        if (!this.writeBlocked) this.sleepUntilReply();
         this.rearm();
       }
     });
@@ -212,12 +223,47 @@ export class PolledSerialIo {
   };
 
   /**
+   * Just after a request went out whole: when the link runs at the line rate and replies to
+   * requests of its shape have been learnt, sleep until the reply should be in, then read it
+   * on one wake-up instead of waking for its first chunk and again for its rest.
+   */
+  private sleepUntilReply(): void {
+    const a = this.awaiting;
+    if (!a || this.frameTimer || this.stats.pace !== 'line' || this.progress.remaining > 0) return;
+    const ms = this.replies.expect(a.shape);
+    if (ms === undefined) return;
+    a.foretold = true;
+    this.frameTimer = setTimeout(this.onFrameTimer, Math.min(MAX_FRAME_WAIT_MS, Math.ceil(ms + FRAME_WAIT_MARGIN_MS)));
+  }
+
+  /** After the first read since a request: check the foretold wake-up, or learn from this one. */
+  private noteReply(got: number): void {
+    const a = this.awaiting;
+    if (!a) return;
+    if (got === 0) {
+      // a foretold wake-up that found nothing: wait on the poller, and learn from that wake-up
+      if (a.foretold) this.replies.forget(a.shape);
+      a.foretold = false;
+      return;
+    }
+    this.awaiting = undefined;
+    const left = this.progress.remaining;
+    if (a.foretold) {
+      if (left > 0) this.replies.forget(a.shape);
+      else this.stats.foretoldReplies++;
+    } else if (left > 0 && this.stats.pace === 'line') {
+      this.replies.learn(a.shape, performance.now() - a.writtenAt + left * this.msPerByte);
+    }
+  }
+
+  /**
    * After a read of `got` bytes: when a frame is under way and the link is not known to be
    * fast, sleep until its rest has crossed the line (while the pace is unknown, look after
    * PACE_PROBE_MS first); otherwise wait on the poller. A wait that brought nothing goes back
    * to the poller: a stalled far end costs no more wake-ups.
    */
   private afterRead(got: number): void {
+    this.noteReply(got);
     if (!this.active || got === 0 || this.stats.pace === 'fast') return;
     const left = this.progress.remaining;
     if (left === 0) return;
