@@ -86,6 +86,20 @@ describe('Pkcs11WorkerSigner on SoftHSM', () => {
     expect(await signer.runOp('diag.ping', null)).toMatchObject({ tokenLabel: 'worker-test' });
   });
 
+  it('serves signatures before named ops that have not started (one message per event-loop turn)', async () => {
+    const signer = await start();
+    const settled: string[] = [];
+    const track = (name: string, p: Promise<unknown>) => p.then(() => void settled.push(name));
+    // Asked for in one turn: they reach the worker in one batch, the op first.
+    await Promise.all([
+      track('op1', signer.runOp('diag.ping', null)),
+      track('sign1', signer.sign(Buffer.from('one'))),
+      track('sign2', signer.sign(Buffer.from('two'))),
+      track('op2', signer.runOp('diag.ping', null)),
+    ]);
+    expect(settled).toEqual(['sign1', 'sign2', 'op1', 'op2']);
+  });
+
   it('refuses a wrong PIN with HSM_LOGIN_FAILED and CKR_PIN_INCORRECT, and never carries the PIN', async () => {
     const wrong = 'wrong-pin-7f3a9c';
     const err = await rejection(Pkcs11WorkerSigner.start({ ...base, pin: wrong }));

@@ -47,18 +47,25 @@ export class HsmKeyInjector implements KeyInjector {
     return new HsmKeyInjector(runner, kekLabel, result);
   }
 
-  async generateWrapped(count: number): Promise<WrappedDeviceKey[]> {
+  /**
+   * `keysPerOp` (at most 1,024) sizes the worker ops; all are asked for at once and served in
+   * order. Smaller ops let signatures asked for meanwhile go between them (the worker serves
+   * signatures before ops that have not started): prepare makes the next chunk's keys in ops of
+   * 128 while this chunk's certificates are signed.
+   */
+  async generateWrapped(count: number, options: { keysPerOp?: number } = {}): Promise<WrappedDeviceKey[]> {
     if (!Number.isInteger(count) || count < 0) throw new HsmError('HSM_BAD_REQUEST', `Cannot make ${count} keys.`);
-    const out: WrappedDeviceKey[] = [];
-    while (out.length < count) {
-      const n = Math.min(KEYS_PER_OP, count - out.length);
-      const result = (await this.runner.runOp('inject.generate-wrapped', { kekLabel: this.kekLabel, count: n })) as { keys?: unknown };
-      if (!Array.isArray(result?.keys) || result.keys.length !== n) throw bad('inject.generate-wrapped');
-      for (const k of result.keys as { spki?: unknown; wrappedKey?: unknown }[]) {
-        out.push({ spki: buffer(k.spki, 'inject.generate-wrapped'), wrappedKey: buffer(k.wrappedKey, 'inject.generate-wrapped') });
-      }
-    }
-    return out;
+    const perOp = Math.max(1, Math.min(KEYS_PER_OP, Math.floor(options.keysPerOp ?? KEYS_PER_OP)));
+    const sizes: number[] = [];
+    for (let left = count; left > 0; left -= perOp) sizes.push(Math.min(perOp, left));
+    const results = await Promise.all(
+      sizes.map(async (n) => {
+        const result = (await this.runner.runOp('inject.generate-wrapped', { kekLabel: this.kekLabel, count: n })) as { keys?: unknown };
+        if (!Array.isArray(result?.keys) || result.keys.length !== n) throw bad('inject.generate-wrapped');
+        return (result.keys as { spki?: unknown; wrappedKey?: unknown }[]).map((k) => ({ spki: buffer(k.spki, 'inject.generate-wrapped'), wrappedKey: buffer(k.wrappedKey, 'inject.generate-wrapped') }));
+      }),
+    );
+    return results.flat();
   }
 
   async wrapForTransport(input: { kekWrappedKey: Buffer; transportSpki: Buffer; serial: string }): Promise<TransportWrappedKey> {

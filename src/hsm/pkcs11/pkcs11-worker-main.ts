@@ -248,12 +248,13 @@ export class Pkcs11WorkerService {
     switch (msg.type) {
       case 'batch':
         for (const r of msg.requests) {
-          this.queue.push(r.type === 'sign' ? { kind: 'sign', id: r.id, digest: Buffer.from(r.digest) } : { kind: 'op', id: r.id, op: r.op, args: r.args });
+          if (r.type === 'sign') this.enqueueSign({ kind: 'sign', id: r.id, digest: Buffer.from(r.digest) });
+          else this.queue.push({ kind: 'op', id: r.id, op: r.op, args: r.args });
         }
         if (!this.recovering) this.pumpOrRecover();
         return;
       case 'sign':
-        this.queue.push({ kind: 'sign', id: msg.id, digest: Buffer.from(msg.digest) });
+        this.enqueueSign({ kind: 'sign', id: msg.id, digest: Buffer.from(msg.digest) });
         if (!this.recovering) this.pumpOrRecover();
         return;
       case 'op':
@@ -310,6 +311,28 @@ export class Pkcs11WorkerService {
     }
   }
 
+  /**
+   * Signatures go ahead of named ops that have not started (signs stay in order among
+   * themselves, ops among themselves): a signature takes ~60 µs, an op may take hundreds of ms
+   * (a chunk of prepared keys), and a device on the line or a certificate in flight waits for
+   * its signature. Callers never rely on order between a signature and an op: each awaits what
+   * it depends on. During recovery the head (the request that failed) keeps its place.
+   */
+  private enqueueSign(req: Extract<WorkerRequest, { kind: 'sign' }>): void {
+    const from = this.recovering ? 1 : 0;
+    let at = this.queue.length;
+    for (let i = from; i < this.queue.length; i++) {
+      if (this.queue[i]!.kind === 'op') {
+        at = i;
+        break;
+      }
+    }
+    this.queue.splice(at, 0, req);
+  }
+
+  /** A pass over the queue stopped after a named op, to let requests that came meanwhile in. */
+  private continuationScheduled = false;
+
   private serveQueue(): HsmError | undefined {
     while (this.queue.length > 0 && !this.stopping) {
       const req = this.queue[0]!;
@@ -323,6 +346,15 @@ export class Pkcs11WorkerService {
           this.queue.shift();
           this.post({ type: 'op-done', id: req.id, result });
           this.flushResults();
+          // Let the messages that came during the op in (signatures go first), then go on.
+          if (this.queue.length > 0 && !this.continuationScheduled) {
+            this.continuationScheduled = true;
+            setImmediate(() => {
+              this.continuationScheduled = false;
+              if (!this.recovering && !this.stopping) this.pumpOrRecover();
+            });
+          }
+          return undefined;
         }
       } catch (err) {
         const e = toHsmError(err, req.kind === 'sign' ? 'signing' : `running ${req.op}`);

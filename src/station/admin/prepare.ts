@@ -42,6 +42,8 @@ const DEFAULT_CHUNK = 1024;
 const PREPARE_CACHE_KIB = 65536;
 /** The group committer's window: rows of the issuances in flight that share one commit. */
 const JOURNAL_WAIT_MS = 4;
+/** Keys per worker op for the chunk made ahead (about 30 ms of the worker each). */
+const AHEAD_KEYS_PER_OP = 128;
 
 export type InjectMode = 'prepared' | 'at-station';
 
@@ -109,7 +111,9 @@ export async function prepareKeys(input: PrepareKeysInput): Promise<PrepareResul
     for (let done = 0; done < input.count; ) {
       const n = sizeAt(done);
       const made = await (ahead ?? injector.generateWrapped(n));
-      ahead = done + n < input.count ? injector.generateWrapped(sizeAt(done + n)) : undefined;
+      // In small ops, so that this chunk's signatures go between them (the worker serves
+      // signatures before ops that have not started).
+      ahead = done + n < input.count ? injector.generateWrapped(sizeAt(done + n), { keysPerOp: AHEAD_KEYS_PER_OP }) : undefined;
       // a failure of the keys ahead surfaces when they are awaited, never as an unhandled rejection
       ahead?.catch(() => undefined);
       const preparing = keys.addPreparing({
