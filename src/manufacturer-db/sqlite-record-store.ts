@@ -463,8 +463,8 @@ export class SqliteRecordStore implements IssuanceJournal {
     this.tx('recording a verified device', () => {
       const now = new Date().toISOString();
       const f = input.facts ?? {};
-      const changed = this.db
-        .prepare(
+      const changed = this
+        .stmt(
           `UPDATE devices SET status = 'verified', key_origin = ?, public_key_spki = ?, public_key_sha256 = ?, dpp_uri = ?,
                   se_serial = COALESCE(?, se_serial), chip_id = COALESCE(?, chip_id), prepared_key_id = COALESCE(?, prepared_key_id), manifest_entry_id = COALESCE(?, manifest_entry_id),
                   recorded_at = ?, updated_at = ? WHERE serial = ? AND status = 'issued'`,
@@ -512,7 +512,7 @@ export class SqliteRecordStore implements IssuanceJournal {
   markPassed(serial: string, runId: string, stages: StageResultRow[]): void {
     this.tx('marking a device passed', () => {
       const now = new Date().toISOString();
-      const changed = this.db.prepare("UPDATE devices SET status = 'passed', label_state = 'pending', passed_at = ?, updated_at = ? WHERE serial = ? AND status = 'verified'").run(now, now, serial);
+      const changed = this.stmt("UPDATE devices SET status = 'passed', label_state = 'pending', passed_at = ?, updated_at = ? WHERE serial = ? AND status = 'verified'").run(now, now, serial);
       if (changed.changes !== 1) throw new DatabaseError('DEVICE_STATE_CONFLICT', `Device ${serial} is not in state "verified".`, { stage: 'lock' });
       this.writeStages(serial, runId, stages);
       this.audit.append({ type: 'device.passed', serial, data: {} });
@@ -593,18 +593,18 @@ export class SqliteRecordStore implements IssuanceJournal {
    */
   recordLabelPrint(p: LabelPrintInput): void {
     this.tx('recording a label print', () => {
-      const device = this.db.prepare('SELECT status, label_state FROM devices WHERE serial = ?').get(p.serial) as { status: DeviceStatus; label_state: LabelState } | undefined;
+      const device = this.stmt('SELECT status, label_state FROM devices WHERE serial = ?').get(p.serial) as { status: DeviceStatus; label_state: LabelState } | undefined;
       if (!device) throw new DatabaseError('DEVICE_UNKNOWN', `No device ${p.serial} in the database.`, { stage: 'label' });
       if (device.status !== 'passed') {
         throw new DatabaseError('LABEL_DEVICE_NOT_PASSED', `Device ${p.serial} is ${device.status}; only passed devices get a label.`, { stage: 'label' });
       }
       const at = new Date().toISOString();
-      this.db
-        .prepare('INSERT INTO label_prints (serial, at, kind, operator, reason, printer, result, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      this
+        .stmt('INSERT INTO label_prints (serial, at, kind, operator, reason, printer, result, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
         .run(p.serial, at, p.kind, p.operator ?? null, p.reason ?? null, p.printer, p.result, p.errorCode ?? null);
       const next: LabelState = p.result === 'printed' ? 'printed' : device.label_state === 'printed' ? 'printed' : 'pending';
-      this.db
-        .prepare('UPDATE devices SET label_state = ?, label_reason = ?, updated_at = ? WHERE serial = ?')
+      this
+        .stmt('UPDATE devices SET label_state = ?, label_reason = ?, updated_at = ? WHERE serial = ?')
         .run(next, p.result === 'printed' ? null : `${p.errorCode ?? 'PRINTER_FAILED'}: ${p.errorMessage ?? ''}`.trim(), at, p.serial);
       this.audit.append({
         type: p.kind === 'reprint' ? `label.reprint.${p.result}` : `label.${p.result}`,
@@ -627,18 +627,18 @@ export class SqliteRecordStore implements IssuanceJournal {
 
 
   private writeStages(serial: string, runId: string, stages: StageResultRow[]): void {
-    const stmt = this.db.prepare(
+    const stmt = this.stmt(
       'INSERT INTO device_stages (serial, run_id, name, status, duration_ms, error_code) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial, run_id, name) DO UPDATE SET status = excluded.status, duration_ms = excluded.duration_ms, error_code = excluded.error_code',
     );
     for (const s of stages) stmt.run(serial, runId, s.name, s.status, s.durationMs, s.errorCode ?? null);
   }
 
   getDevice(serial: string): DeviceRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM devices WHERE serial = ?').get(serial) as DeviceRow | undefined;
+    const row = this.stmt('SELECT * FROM devices WHERE serial = ?').get(serial) as DeviceRow | undefined;
     if (!row) return undefined;
-    const macs = (this.db.prepare('SELECT mac FROM device_macs WHERE serial = ? ORDER BY mac').all(serial) as { mac: string }[]).map((r) => r.mac);
+    const macs = (this.stmt('SELECT mac FROM device_macs WHERE serial = ? ORDER BY mac').all(serial) as { mac: string }[]).map((r) => r.mac);
     const cert = row.certificate_serial
-      ? (this.db.prepare('SELECT der, status FROM certificates WHERE serial_hex = ?').get(row.certificate_serial) as { der: Buffer; status: 'active' | 'void' } | undefined)
+      ? (this.stmt('SELECT der, status FROM certificates WHERE serial_hex = ?').get(row.certificate_serial) as { der: Buffer; status: 'active' | 'void' } | undefined)
       : undefined;
     return {
       serial: row.serial,

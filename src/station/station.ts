@@ -319,6 +319,7 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
             method,
             store,
             issuer,
+            signatureChecker: ca.signatureChecker,
             labels: new LabelService(config, store, labelRenderers(), createPrinter(request.printer ?? config.printer, { baseDir: outDir })),
             outDir,
             chainPath,

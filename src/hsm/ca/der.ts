@@ -157,3 +157,18 @@ export function tlv(tag: number, ...parts: Buffer[]): Buffer {
   for (const p of parts) len += p.length;
   return Buffer.concat([Buffer.from([tag]), derLen(len), ...parts], 1 + derLen(len).length + len);
 }
+
+/**
+ * The DER subjectPublicKeyInfo of a certificate, by walking its TLVs (no object graph: a general
+ * ASN.1 parse of a whole certificate costs ~1.5 ms, pitfalls.md 14). Throws DerError when the
+ * certificate is not strict DER.
+ */
+export function certificateSpkiDer(certificateDer: Buffer): Buffer {
+  const tbs = derChildren(readDerExact(certificateDer))[0];
+  if (!tbs || tbs.tag !== 0x30) throw new DerError('the certificate has no TBSCertificate');
+  const fields = derChildren(tbs);
+  // [0] version (absent for v1), serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+  const spki = fields[(fields[0]?.tag === 0xa0 ? 1 : 0) + 5];
+  if (!spki || spki.tag !== 0x30) throw new DerError('the certificate has no subjectPublicKeyInfo');
+  return Buffer.from(spki.bytes);
+}

@@ -17,7 +17,9 @@ import type { Logger } from '../../core/logger';
 import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
 import { Item, type ItemId } from '../../device/protocol/commands';
-import { checkCsr } from '../../hsm/ca/csr-check';
+import { certificateSpkiDer } from '../../hsm/ca/der';
+import { checkCsrWith } from '../../hsm/ca/csr-check';
+import { InProcessSignatureChecker, type SignatureChecker } from '../../hsm/ca/signature-checker';
 import { lintIdevid } from '../../hsm/ca/profile-lint';
 import type { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
 import { toPem } from '../../hsm/ca/x509-builder';
@@ -39,6 +41,8 @@ export interface DeviceRunContext {
   method: KeyMethod;
   store: SqliteRecordStore;
   issuer: Pick<IdevidIssuer, 'issue'>;
+  /** Where CSR signatures are checked (the CA's signature-check worker); default in process. */
+  signatureChecker?: SignatureChecker;
   labels: LabelService;
   /**
    * The run's label queue (labels/label-queue.ts): the label is queued after `lock` and prints
@@ -122,8 +126,15 @@ function recordVendorCertificate(material: Extract<KeyMaterial, { kind: 'vendor-
   });
 }
 
+const inProcessChecks = new InProcessSignatureChecker();
+
 function spkiOfCertificate(der: Buffer): Buffer {
-  return Buffer.from(AsnConvert.serialize(AsnConvert.parse(der, Certificate).tbsCertificate.subjectPublicKeyInfo));
+  try {
+    return certificateSpkiDer(der);
+  } catch {
+    // not strict DER (a vendor's certificate, method 4): the general parser re-encodes it
+    return Buffer.from(AsnConvert.serialize(AsnConvert.parse(der, Certificate).tbsCertificate.subjectPublicKeyInfo));
+  }
 }
 
 export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContext): Promise<DeviceReport> {
@@ -198,7 +209,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       keyObtained = true;
       facts = m.facts ?? {};
       if (m.kind === 'csr') {
-        const checked = checkCsr(m.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
+        const checked = await checkCsrWith(ctx.signatureChecker ?? inProcessChecks, m.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
         let reported: Buffer;
         try {
           reported = p256SpkiFromPoint(p256PointFromSpki(m.reportedSpki));
@@ -212,7 +223,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       }
       if (m.kind === 'vendor-certified' && m.csrDer) {
         // the SE's request only proves possession (and told the device its serial); nothing is issued from it
-        const checked = checkCsr(m.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
+        const checked = await checkCsrWith(ctx.signatureChecker ?? inProcessChecks, m.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
         if (!checked.spki.equals(m.spki)) {
           throw new CaError('CSR_KEY_MISMATCH', `The device on ${client.port} signed a request for a key other than the one its vendor certified.`);
         }
