@@ -153,6 +153,8 @@ export class PolledSerialIo {
       this.writes.push({ bytes, offset: 0, resolve, reject });
       if (this.writes.length === 1) {
         this.flushWrites();
+        // the write found the port gone (EIO/ENXIO): released, nothing to wait for
+        if (!this.active) return;
         this.awaiting = shape === undefined ? undefined : { shape, writtenAt: performance.now(), foretold: false };
         if (!this.writeBlocked) this.sleepUntilReply();
         this.rearm();

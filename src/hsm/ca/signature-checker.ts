@@ -154,7 +154,8 @@ export class WorkerSignatureChecker implements SignatureChecker {
     this.worker.on('message', (m: { batch: number; out: Uint8Array }) => this.onReply(m));
     this.worker.on('error', (err) => this.fallBack(`the signature-check worker failed: ${err.message}`));
     this.worker.on('exit', (code) => {
-      if (!this.closed) this.fallBack(`the signature-check worker exited (code ${code})`);
+      if (this.closed) this.answerInFlightHere();
+      else this.fallBack(`the signature-check worker exited (code ${code})`);
     });
   }
 
@@ -166,7 +167,7 @@ export class WorkerSignatureChecker implements SignatureChecker {
   }
 
   check(c: SignatureCheck): Promise<SignatureVerdict> {
-    if (this.failed || this.closed) {
+    if (this.failed || this.closing) {
       this.stats.inProcess++;
       return Promise.resolve(this.local.checkNow(c));
     }
@@ -179,21 +180,29 @@ export class WorkerSignatureChecker implements SignatureChecker {
     });
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    // Checks already asked for are answered (in process if need be) before the worker goes.
-    this.send();
-    await Promise.all([...this.inFlight.values()].flat().map((p) => new Promise<void>((r) => {
-      const settle = p.resolve;
-      p.resolve = (v) => {
-        settle(v);
-        r();
-      };
-    })));
-    this.closed = true;
-    await this.worker?.terminate();
-    this.worker = undefined;
+  /**
+   * Checks asked for from now on (even by the callbacks of earlier ones) are answered in process,
+   * queued ones too; the batches the worker holds are awaited; then the worker stops.
+   */
+  close(): Promise<void> {
+    if (!this.closingPromise) {
+      this.closing = true;
+      this.closingPromise = (async () => {
+        this.send();
+        if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
+        this.closed = true;
+        const w = this.worker;
+        this.worker = undefined;
+        await w?.terminate();
+      })();
+    }
+    return this.closingPromise;
   }
+
+  private closing = false;
+  private closingPromise: Promise<void> | undefined;
+  /** Called when the last batch the worker holds is answered (close waits for it). */
+  private onIdle: (() => void) | undefined;
 
   /** Fault drill (tests): the worker dies as if it had crashed; checks go on in process. */
   async killWorker(): Promise<void> {
@@ -209,7 +218,7 @@ export class WorkerSignatureChecker implements SignatureChecker {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
-    if (this.failed || !this.worker) {
+    if (this.failed || this.closing || !this.worker) {
       for (const p of batch) {
         this.stats.inProcess++;
         p.resolve(this.local.checkNow(p.check));
@@ -232,13 +241,17 @@ export class WorkerSignatureChecker implements SignatureChecker {
     this.inFlight.delete(m.batch);
     if (this.inFlight.size === 0) this.worker?.unref();
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(VERDICTS[m.out[i]!] ?? 'invalid');
+    if (this.inFlight.size === 0) this.idle();
   }
 
-  private fallBack(reason: string): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.options.onFallback?.(reason);
-    // What the worker held is checked here; nothing is answered without a check.
+  private idle(): void {
+    const resolve = this.onIdle;
+    this.onIdle = undefined;
+    resolve?.();
+  }
+
+  /** What the worker held is checked here; nothing is answered without a check. */
+  private answerInFlightHere(): void {
     for (const [, batch] of this.inFlight) {
       for (const p of batch) {
         this.stats.inProcess++;
@@ -246,6 +259,14 @@ export class WorkerSignatureChecker implements SignatureChecker {
       }
     }
     this.inFlight.clear();
+    this.idle();
+  }
+
+  private fallBack(reason: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.options.onFallback?.(reason);
+    this.answerInFlightHere();
     this.send();
     const w = this.worker;
     this.worker = undefined;

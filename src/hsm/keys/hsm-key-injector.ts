@@ -12,6 +12,8 @@ import type { KeyInjectionSetupResult } from '../pkcs11/worker-ops/key-injection
 export const DEFAULT_KEK_LABEL = 'station-kek';
 /** Keys per worker op (the worker refuses more). */
 const KEYS_PER_OP = 1024;
+/** Ops of one generateWrapped call queued in the worker at once (see there). */
+const OPS_IN_FLIGHT = 4;
 
 /** What runs a named worker op: Pkcs11WorkerSigner (IdevidCa.signer). */
 export interface WorkerOpRunner {
@@ -58,13 +60,20 @@ export class HsmKeyInjector implements KeyInjector {
     const perOp = Math.max(1, Math.min(KEYS_PER_OP, Math.floor(options.keysPerOp ?? KEYS_PER_OP)));
     const sizes: number[] = [];
     for (let left = count; left > 0; left -= perOp) sizes.push(Math.min(perOp, left));
-    const results = await Promise.all(
-      sizes.map(async (n) => {
+    const results: WrappedDeviceKey[][] = new Array(sizes.length);
+    // At most OPS_IN_FLIGHT ops queued in the worker at once: the worker's watchdog counts each
+    // request's time from when it was sent, so a long queue of ops must not be sent all at once.
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < sizes.length) {
+        const i = next++;
+        const n = sizes[i]!;
         const result = (await this.runner.runOp('inject.generate-wrapped', { kekLabel: this.kekLabel, count: n })) as { keys?: unknown };
         if (!Array.isArray(result?.keys) || result.keys.length !== n) throw bad('inject.generate-wrapped');
-        return (result.keys as { spki?: unknown; wrappedKey?: unknown }[]).map((k) => ({ spki: buffer(k.spki, 'inject.generate-wrapped'), wrappedKey: buffer(k.wrappedKey, 'inject.generate-wrapped') }));
-      }),
-    );
+        results[i] = (result.keys as { spki?: unknown; wrappedKey?: unknown }[]).map((k) => ({ spki: buffer(k.spki, 'inject.generate-wrapped'), wrappedKey: buffer(k.wrappedKey, 'inject.generate-wrapped') }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(OPS_IN_FLIGHT, sizes.length) }, lane));
     return results.flat();
   }
 
