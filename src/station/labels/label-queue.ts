@@ -33,6 +33,12 @@ export interface LabelDrainOptions {
   stallMs?: number;
   /** Send no further label once the printer failed on every label for this long. Default 5 s. */
   printerDownMs?: number;
+  /**
+   * The run was stopped (Ctrl-C, the GUI's stop): the labels not started yet are left pending
+   * (LABEL_NOT_SENT) instead of printed; the one printing is waited for (its printer has its
+   * own timeout), so its outcome is recorded.
+   */
+  signal?: AbortSignal;
 }
 
 export interface LabelJob {
@@ -122,6 +128,24 @@ export class LabelQueue {
     this.printerDownMs = options.printerDownMs ?? DEFAULT_PRINTER_DOWN_MS;
     this.draining = true;
     const before = this.notSent;
+    const onStop = () => {
+      const left = this.waiting.length;
+      if (left === 0) return;
+      const message = 'Not sent: the run was stopped before this label was printed. Print it with "station label print".';
+      this.options.log.warn({ code: 'LABEL_NOT_SENT', left }, 'the run was stopped: the labels still queued are left pending');
+      for (const entry of this.waiting.splice(0)) this.giveUp(entry, 'LABEL_NOT_SENT', message);
+      this.progressed();
+    };
+    if (options.signal?.aborted) onStop();
+    else options.signal?.addEventListener('abort', onStop, { once: true });
+    try {
+      return await this.drainLoop(stallMs, before);
+    } finally {
+      options.signal?.removeEventListener('abort', onStop);
+    }
+  }
+
+  private async drainLoop(stallMs: number, before: number): Promise<LabelDrainResult> {
     while (this.size > 0) {
       if (await this.progressWithin(stallMs)) continue;
       const left = this.size;

@@ -83,7 +83,7 @@ export async function runDevicesOnPorts(ctx: DeviceRunContext, opts: BatchRunOpt
   try {
     return await runPorts({ ...ctx, labelQueue }, opts);
   } finally {
-    const drain = await labelQueue.drain({ stallMs: opts.labelDrainStallMs });
+    const drain = await labelQueue.drain({ stallMs: opts.labelDrainStallMs, signal: ctx.signal });
     if (!drain.drained) opts.log.warn({ notSent: drain.notSent }, 'labels left pending at the end of the run: print them with "station label print"');
     if (ownRendering) await labelQueue.close();
   }

@@ -296,6 +296,25 @@ describe('LabelQueue', () => {
     expect(log.lines.some((l) => l.level === 'error' && l.obj.code === 'LABEL_QUEUE_STALLED')).toBe(true);
   });
 
+  it('a stopped run prints the label in hand and leaves the ones not started pending (LABEL_NOT_SENT)', async () => {
+    const log = new RecordingLogger();
+    const port = await silentPrinterPort();
+    const { queue } = queueWith(new Tcp9100Printer({ host: '127.0.0.1', port, timeoutMs: 300, statusQuery: false }), log);
+    const serials = [passedDevice(), passedDevice(), passedDevice()];
+    const done = serials.map((serial) => queue.enqueue({ serial }));
+    const stop = new AbortController();
+    stop.abort();
+    // a printer that is slow but not down: without the stop, each label would be tried
+    expect(await queue.drain({ printerDownMs: 60_000, signal: stop.signal })).toEqual({ drained: false, notSent: 2 });
+    const results = await Promise.all(done);
+    expect([results[0]!.started, results[0]!.outcome.errorCode]).toEqual([true, 'PRINTER_TIMEOUT']);
+    for (const r of results.slice(1)) {
+      expect([r.started, r.outcome.state, r.outcome.errorCode]).toEqual([false, 'pending', 'LABEL_NOT_SENT']);
+      expect(r.outcome.reason).toContain('the run was stopped');
+    }
+    expect(store.pendingLabels(workOrder.id).sort()).toEqual(serials);
+  });
+
   it('leaves a label queued after close pending', async () => {
     const { queue } = queueWith(new FilePrinter({ dir: join(dir, 'printed'), format: 'zpl' }), new RecordingLogger());
     await queue.close();
