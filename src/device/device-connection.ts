@@ -19,8 +19,13 @@ interface Waiter {
   command: number;
   resolve: (frame: Frame) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  timeoutMs: number;
+  /** performance.now() by which the frame must have come. */
+  deadline: number;
 }
+
+/** The payload of a fragment acknowledgement. */
+const NO_PAYLOAD = Buffer.alloc(0);
 
 export interface ExchangeStats {
   requests: number;
@@ -48,6 +53,13 @@ export class DeviceConnection {
   private closedError: DeviceError | undefined;
   private writtenAt = 0;
   private awaitingFirstByte = false;
+  /**
+   * One timer watches the deadline of whichever frame is awaited (see expectFrame); it fires
+   * at deadlineTimerAt (performance.now() time), and holds the process open only while a frame
+   * is awaited.
+   */
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  private deadlineTimerAt = Infinity;
   version = 1;
   /** The device's MAX_PAYLOAD (from HELLO): larger requests are fragmented. */
   maxPayloadBytes: number;
@@ -79,6 +91,7 @@ export class DeviceConnection {
         details: { port: transport.path },
       });
       this.failWaiter(this.closedError);
+      this.stopDeadlineTimer();
     });
   }
 
@@ -149,7 +162,7 @@ export class DeviceConnection {
       parts.push(frame.payload);
       if (!(frame.flags & FLAG_MORE)) break;
       pending = this.expectFrame(seq, command, timeoutMs);
-      await this.writeFrame({ version: this.version, flags: FLAG_ACK, seq, command, status: 0, payload: Buffer.alloc(0) }, pending);
+      await this.writeFrame({ version: this.version, flags: FLAG_ACK, seq, command, status: 0, payload: NO_PAYLOAD }, pending);
     }
     const message = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     this.stats.payloadBytes += message.length;
@@ -177,25 +190,67 @@ export class DeviceConnection {
     );
   }
 
-  /** Arm a waiter for the next frame answering (seq, command), with its own timeout. */
+  /**
+   * Arm a waiter for the next frame answering (seq, command), due within timeoutMs.
+   *
+   * The deadline is watched by one long-lived timer rather than a timer per frame: creating and
+   * clearing a Node timer for every frame was about a tenth of the link's JS per round trip, and
+   * a frame almost always comes long before its deadline (milliseconds against seconds). The
+   * timer is moved only when this deadline comes before the time it is set for; when it fires
+   * before the deadline of the frame now awaited, it is set again for the rest (reckoned from
+   * the time it was set for, not from a clock read: like the timer, the deadline is never early).
+   */
   private expectFrame(seq: number, command: number, timeoutMs: number): Promise<Frame> {
     const p = new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        this.decoder.reset();
-        reject(
-          new DeviceError(
-            'DEVICE_TIMEOUT',
-            `The device on ${this.transport.path} did not answer ${commandName(command)} within ${timeoutMs} ms. Check the cable and that the device is powered.`,
-            { retryable: true, details: { port: this.transport.path, command: commandName(command), timeoutMs } },
-          ),
-        );
-      }, timeoutMs);
-      this.waiter = { seq, command, resolve, reject, timer };
+      const deadline = performance.now() + timeoutMs;
+      this.waiter = { seq, command, resolve, reject, timeoutMs, deadline };
+      if (deadline < this.deadlineTimerAt) this.setDeadlineTimer(deadline, timeoutMs);
+      else this.deadlineTimer?.ref();
     });
     // a rejection before anyone awaits must not be reported as unhandled
     p.catch(() => undefined);
     return p;
+  }
+
+  private setDeadlineTimer(at: number, ms: number): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimerAt = at;
+    this.deadlineTimer = setTimeout(this.onDeadlineTimer, Math.ceil(ms));
+  }
+
+  private stopDeadlineTimer(): void {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.deadlineTimer = undefined;
+    this.deadlineTimerAt = Infinity;
+  }
+
+  private readonly onDeadlineTimer = (): void => {
+    const firedFor = this.deadlineTimerAt;
+    this.deadlineTimer = undefined;
+    this.deadlineTimerAt = Infinity;
+    const w = this.waiter;
+    if (!w) return; // nothing awaited: set again by the next expectFrame
+    if (w.deadline > firedFor) {
+      this.setDeadlineTimer(w.deadline, w.deadline - firedFor);
+      return;
+    }
+    this.waiter = undefined;
+    this.decoder.reset();
+    w.reject(
+      new DeviceError(
+        'DEVICE_TIMEOUT',
+        `The device on ${this.transport.path} did not answer ${commandName(w.command)} within ${w.timeoutMs} ms. Check the cable and that the device is powered.`,
+        { retryable: true, details: { port: this.transport.path, command: commandName(w.command), timeoutMs: w.timeoutMs } },
+      ),
+    );
+  };
+
+  /** The frame awaited came (or failed): the deadline timer no longer holds the process open. */
+  private settleWaiter(): Waiter | undefined {
+    const w = this.waiter;
+    this.waiter = undefined;
+    this.deadlineTimer?.unref();
+    return w;
   }
 
   private async writeFrame(frame: Frame, armed: Promise<Frame>): Promise<void> {
@@ -229,22 +284,18 @@ export class DeviceConnection {
         this.log.debug({ seq: frame.seq, command: commandName(frame.command) }, 'dropped a stale or unsolicited frame');
         continue;
       }
-      clearTimeout(w.timer);
-      this.waiter = undefined;
+      this.settleWaiter();
       w.resolve(frame);
     }
   }
 
   private failWaiter(err: Error): void {
-    const w = this.waiter;
-    if (!w) return;
-    clearTimeout(w.timer);
-    this.waiter = undefined;
-    w.reject(err);
+    this.settleWaiter()?.reject(err);
   }
 
   async close(): Promise<void> {
     this.failWaiter(new DeviceError('TRANSPORT_CLOSED', `The connection to ${this.transport.path} was closed.`));
+    this.stopDeadlineTimer();
     await this.transport.close();
   }
 }

@@ -10,6 +10,8 @@
 import { crc32 } from 'node:zlib';
 
 export const FRAME_MAGIC = Buffer.from([0xa5, 0x5a]);
+const MAGIC0 = FRAME_MAGIC[0]!;
+const MAGIC1 = FRAME_MAGIC[1]!;
 export const FRAME_HEADER_BYTES = 10;
 export const FRAME_CRC_BYTES = 4;
 export const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + FRAME_CRC_BYTES;
@@ -38,8 +40,10 @@ export function encodeFrame(frame: Frame, maxPayloadBytes = MAX_PAYLOAD_BYTES): 
   if (frame.payload.length > maxPayloadBytes) {
     throw new FrameEncodeError(`payload of ${frame.payload.length} bytes exceeds the ${maxPayloadBytes}-byte frame limit`);
   }
-  const out = Buffer.alloc(FRAME_OVERHEAD_BYTES + frame.payload.length);
-  FRAME_MAGIC.copy(out, 0);
+  // every byte is written below, so no zero fill
+  const out = Buffer.allocUnsafe(FRAME_OVERHEAD_BYTES + frame.payload.length);
+  out[0] = MAGIC0;
+  out[1] = MAGIC1;
   out[2] = frame.version;
   out[3] = frame.flags;
   out.writeUInt16BE(frame.seq & 0xffff, 4);
@@ -59,15 +63,24 @@ export interface DecoderStats {
   oversized: number;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export class FrameDecoder {
-  private buffer: Buffer = Buffer.alloc(0);
+  /** Bytes not yet decoded; between pushes always this decoder's own (never the caller's chunk). */
+  private buffer: Buffer = EMPTY;
   readonly stats: DecoderStats = { framesDecoded: 0, bytesDropped: 0, crcErrors: 0, oversized: 0 };
 
   constructor(private readonly maxPayloadBytes = MAX_PAYLOAD_BYTES) {}
 
-  /** Feed bytes; returns every complete, valid frame they finish. */
+  /**
+   * Feed bytes; returns every complete, valid frame they finish. The chunk stays the caller's:
+   * frame payloads and the bytes kept for a later push are copies. (When nothing is held, the
+   * chunk is parsed where it is, without first copying it whole: most chunks on a link are
+   * one or more whole frames.)
+   */
   push(chunk: Uint8Array): Frame[] {
-    this.buffer = this.buffer.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buffer, chunk]);
+    const borrowed = this.buffer.length === 0;
+    this.buffer = borrowed ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.buffer, chunk]);
     const frames: Frame[] = [];
     for (;;) {
       const start = this.findMagic();
@@ -75,22 +88,25 @@ export class FrameDecoder {
         // keep a trailing 0xA5 that may begin the next magic
         const keep = this.buffer.length > 0 && this.buffer[this.buffer.length - 1] === 0xa5 ? 1 : 0;
         this.stats.bytesDropped += this.buffer.length - keep;
-        this.buffer = this.buffer.subarray(this.buffer.length - keep);
+        this.buffer = keep === 0 ? EMPTY : Buffer.from([0xa5]);
         return frames;
       }
       if (start > 0) {
         this.stats.bytesDropped += start;
         this.buffer = this.buffer.subarray(start);
       }
-      if (this.buffer.length < FRAME_HEADER_BYTES) return frames;
-      const length = this.buffer.readUInt16BE(8);
+      const length = this.buffer.length < FRAME_HEADER_BYTES ? -1 : this.buffer.readUInt16BE(8);
       if (length > this.maxPayloadBytes) {
         this.stats.oversized++;
         this.skipOne();
         continue;
       }
       const total = FRAME_OVERHEAD_BYTES + length;
-      if (this.buffer.length < total) return frames;
+      if (length < 0 || this.buffer.length < total) {
+        // a frame still to finish: hold its bytes, as a copy when they are the caller's
+        if (borrowed) this.buffer = Buffer.from(this.buffer);
+        return frames;
+      }
       const crcAt = FRAME_HEADER_BYTES + length;
       const expected = this.buffer.readUInt32BE(crcAt);
       if ((crc32(this.buffer.subarray(2, crcAt)) >>> 0) !== expected) {
@@ -108,13 +124,17 @@ export class FrameDecoder {
       });
       this.stats.framesDecoded++;
       this.buffer = this.buffer.subarray(total);
+      if (this.buffer.length === 0) {
+        this.buffer = EMPTY;
+        return frames;
+      }
     }
   }
 
   /** Drop buffered bytes (after a timeout: a truncated frame must not hold up later replies). */
   reset(): void {
     this.stats.bytesDropped += this.buffer.length;
-    this.buffer = Buffer.alloc(0);
+    this.buffer = EMPTY;
   }
 
   /** Bytes held that do not yet form a frame. */
@@ -123,6 +143,8 @@ export class FrameDecoder {
   }
 
   private findMagic(): number {
+    // the usual case, a frame right at the start, without Buffer#indexOf's argument handling
+    if (this.buffer.length >= 2 && this.buffer[0] === MAGIC0 && this.buffer[1] === MAGIC1) return 0;
     return this.buffer.indexOf(FRAME_MAGIC);
   }
 

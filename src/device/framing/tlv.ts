@@ -9,29 +9,44 @@ export interface TlvItem {
 
 export class TlvError extends Error {}
 
+const TLV_HEAD_BYTES = 3;
+
+/** One buffer for the whole message (its size is known up front; no per-item head buffers). */
 export function encodeTlv(items: readonly TlvItem[]): Buffer {
-  const parts: Buffer[] = [];
+  let size = 0;
   for (const { tag, value } of items) {
     if (tag < 0 || tag > 0xff) throw new TlvError(`tag ${tag} out of range`);
     if (value.length > 0xffff) throw new TlvError(`value of tag 0x${tag.toString(16)} too long`);
-    const head = Buffer.alloc(3);
-    head[0] = tag;
-    head.writeUInt16BE(value.length, 1);
-    parts.push(head, value);
+    size += TLV_HEAD_BYTES + value.length;
   }
-  return Buffer.concat(parts);
+  // every byte is written below, so no zero fill
+  const out = Buffer.allocUnsafe(size);
+  let off = 0;
+  for (const { tag, value } of items) {
+    out[off] = tag;
+    out.writeUInt16BE(value.length, off + 1);
+    off += TLV_HEAD_BYTES;
+    out.set(value, off);
+    off += value.length;
+  }
+  return out;
 }
 
+/**
+ * The items of a payload. Their values are views of `payload`, not copies: a payload is a
+ * message this side received and owns (a frame decoder's copy or the join of its fragments),
+ * and nothing writes into it.
+ */
 export function decodeTlv(payload: Buffer): TlvItem[] {
   const items: TlvItem[] = [];
   let off = 0;
   while (off < payload.length) {
-    if (off + 3 > payload.length) throw new TlvError(`truncated TLV header at offset ${off}`);
+    if (off + TLV_HEAD_BYTES > payload.length) throw new TlvError(`truncated TLV header at offset ${off}`);
     const tag = payload[off]!;
     const len = payload.readUInt16BE(off + 1);
-    off += 3;
+    off += TLV_HEAD_BYTES;
     if (off + len > payload.length) throw new TlvError(`TLV 0x${tag.toString(16)} runs past the payload end`);
-    items.push({ tag, value: Buffer.from(payload.subarray(off, off + len)) });
+    items.push({ tag, value: payload.subarray(off, off + len) });
     off += len;
   }
   return items;
@@ -46,7 +61,8 @@ export class TlvReader {
   }
 
   optional(tag: number): Buffer | undefined {
-    return this.items.find((i) => i.tag === tag)?.value;
+    for (const i of this.items) if (i.tag === tag) return i.value;
+    return undefined;
   }
 
   required(tag: number, name: string): Buffer {

@@ -26,9 +26,14 @@ export const Command = {
 export type CommandName = keyof typeof Command;
 export type CommandId = (typeof Command)[CommandName];
 
+/**
+ * Names by id, built once: DeviceConnection names the command of every frame it writes (its
+ * trace line), and a search of Object.entries per frame was a tenth of the link's hot JS.
+ */
+const COMMAND_NAMES = new Map<number, string>(Object.entries(Command).map(([name, id]) => [id, name]));
+
 export function commandName(id: number): string {
-  for (const [name, value] of Object.entries(Command)) if (value === id) return name;
-  return `0x${id.toString(16).padStart(2, '0')}`;
+  return COMMAND_NAMES.get(id) ?? `0x${id.toString(16).padStart(2, '0')}`;
 }
 
 export const Tag = {
@@ -87,9 +92,10 @@ export const Item = {
 } as const;
 export type ItemId = (typeof Item)[keyof typeof Item];
 
+const ITEM_NAMES = new Map<number, string>(Object.entries(Item).map(([name, id]) => [id, name]));
+
 export function itemName(id: number): string {
-  for (const [name, value] of Object.entries(Item)) if (value === id) return name;
-  return `item 0x${id.toString(16).padStart(2, '0')}`;
+  return ITEM_NAMES.get(id) ?? `item 0x${id.toString(16).padStart(2, '0')}`;
 }
 
 /** Capability bits in IDENTIFY's CAPABILITIES (u32). */

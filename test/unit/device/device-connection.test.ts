@@ -12,10 +12,16 @@ class ScriptedTransport implements Transport {
   private readonly decoder = new FrameDecoder();
   private data: (c: Buffer) => void = () => undefined;
   private closeListener: (r: TransportCloseReason) => void = () => undefined;
+  /** The far end answers this long after a request (0: on the next turn of the event loop). */
+  replyDelayMs = 0;
   constructor(private readonly answer: (req: Frame) => Buffer[]) {}
   async open() {}
   async write(bytes: Buffer) {
-    for (const req of this.decoder.push(bytes)) for (const chunk of this.answer(req)) setImmediate(() => this.data(chunk));
+    for (const req of this.decoder.push(bytes))
+      for (const chunk of this.answer(req)) {
+        if (this.replyDelayMs > 0) setTimeout(() => this.data(chunk), this.replyDelayMs);
+        else setImmediate(() => this.data(chunk));
+      }
   }
   async close() {}
   onData(l: (c: Buffer) => void) {
@@ -47,6 +53,28 @@ describe('DeviceConnection', () => {
       code: 'DEVICE_TIMEOUT',
       message: expect.stringMatching(/\/dev\/ttyTEST0 did not answer IDENTIFY within 50 ms/),
     });
+  });
+
+  it('holds every frame to its own deadline (one timer watches them all)', async () => {
+    let answer = true;
+    const t = new ScriptedTransport((req) => (answer ? [reply(req, 0)] : []));
+    const c = new DeviceConnection(t);
+    // the watch set for the first frame's deadline comes before the second's: that frame still has its time
+    await c.request(Command.LOCK, Buffer.alloc(0), 200);
+    t.replyDelayMs = 250;
+    await expect(c.request(Command.LOCK, Buffer.alloc(0), 1000)).resolves.toBeDefined();
+    await c.close();
+
+    // a short deadline after a long one is kept (were it the long one's, the test would outlast vitest's testTimeout)
+    t.replyDelayMs = 0;
+    const fresh = new DeviceConnection(new ScriptedTransport((req) => (answer ? [reply(req, 0)] : [])));
+    await fresh.request(Command.LOCK, Buffer.alloc(0), 600_000);
+    answer = false;
+    await expect(fresh.request(Command.IDENTIFY, Buffer.alloc(0), 30)).rejects.toMatchObject({ code: 'DEVICE_TIMEOUT', message: expect.stringContaining('within 30 ms') });
+    // and the connection goes on after a timeout
+    answer = true;
+    await expect(fresh.request(Command.LOCK, Buffer.alloc(0), 1000)).resolves.toBeDefined();
+    await fresh.close();
   });
 
   it('turns a device status into a typed error with the device detail', async () => {

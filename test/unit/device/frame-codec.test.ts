@@ -40,6 +40,25 @@ describe('FrameCodec', () => {
     );
   });
 
+  it('keeps nothing of the caller\'s chunk: a caller may reuse its buffer after each push', () => {
+    fc.assert(
+      fc.property(fc.array(frameArb, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
+        const stream = Buffer.concat(frames.map((f) => encodeFrame(f)));
+        const decoder = new FrameDecoder();
+        const scratch = Buffer.alloc(stream.length);
+        const got: Frame[] = [];
+        for (const c of chunk(stream, cuts)) {
+          c.copy(scratch);
+          got.push(...decoder.push(scratch.subarray(0, c.length)));
+          scratch.fill(0xa5); // as a transport's read buffer, overwritten by its next read
+        }
+        expect(got).toEqual(frames);
+        expect(decoder.pendingBytes).toBe(0);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('resynchronises after garbage and after a corrupted frame', () => {
     const a = encodeFrame({ version: 1, flags: 0, seq: 1, command: 2, status: 0, payload: Buffer.from('hello') });
     const b = encodeFrame({ version: 1, flags: 0, seq: 2, command: 2, status: 0, payload: Buffer.from('world') });
