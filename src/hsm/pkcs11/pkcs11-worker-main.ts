@@ -66,6 +66,9 @@ interface KeyPair {
 
 type WorkerRequest = { kind: 'sign'; id: number; digest: Buffer } | { kind: 'op'; id: number; op: string; args: unknown };
 
+/** Results per message to the parent at most (see post). */
+const RESULTS_PER_MESSAGE = 8;
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function findObjects(api: pkcs11js.PKCS11, session: Pkcs11Handle, template: pkcs11js.Template, max: number): Pkcs11Handle[] {
@@ -130,6 +133,9 @@ export class Pkcs11WorkerService {
   private post(msg: FromWorker): void {
     if (msg.type === 'signed' || msg.type === 'sign-failed' || msg.type === 'op-done' || msg.type === 'op-failed') {
       this.results.push(msg);
+      // Sent in groups, so that the first signatures' issuances go on while the rest are made
+      // (not the whole queue's worth at the end of the pass).
+      if (this.results.length >= RESULTS_PER_MESSAGE) this.flushResults();
       return;
     }
     this.flushResults();
