@@ -143,7 +143,7 @@ export class WorkerSignatureChecker implements SignatureChecker {
   private readonly inFlight = new Map<number, PendingCheck[]>();
   private failed = false;
   private closed = false;
-  /** Batches sent to the worker and checks they held; checks done in process (benches, tests). */
+  /** Batches sent and checks they held (benches, tests). */
   readonly stats = { batches: 0, checks: 0, inProcess: 0 };
 
   constructor(private readonly options: WorkerSignatureCheckerOptions = {}) {
@@ -221,11 +221,7 @@ export class WorkerSignatureChecker implements SignatureChecker {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
-    // A lone check with nothing at the worker (one device at a time on the line) is done here:
-    // two thread hops would cost more CPU than the check and add their latency to the device's
-    // issue step (measured at one port: ~1.2 ms less per device). Checks that come together
-    // (prepare, the ca bench, busy lines) go to the worker.
-    if (this.failed || this.closing || !this.worker || (batch.length === 1 && this.inFlight.size === 0)) {
+    if (this.failed || this.closing || !this.worker) {
       for (const p of batch) {
         this.stats.inProcess++;
         p.resolve(this.local.checkNow(p.check));
