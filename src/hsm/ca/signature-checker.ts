@@ -5,10 +5,10 @@
  * possession (import of the device's public key, ~90 µs with OpenSSL 3.0, and its verification,
  * ~90 µs) and the check of every signature the HSM returns against the CA public key before the
  * certificate is released (~90 µs). Neither is ever skipped. With many issuances in flight
- * (prepare, the `ca` bench, 32 ports) they are handed to one worker thread in batches: every
- * check asked for in the same turn of the event loop goes in one message, so a wake-up of the
- * worker (~100 µs of CPU on the reference VM) is shared by the whole batch instead of paid per
- * signature, and the main thread keeps only the copying.
+ * (prepare, the `ca` bench, 32 ports) they are handed to one worker thread in batches: the
+ * checks asked for in the same turn of the event loop go in messages of up to MAX_BATCH, so a
+ * wake-up of the worker (~100 µs of CPU on the reference VM) is shared by several checks instead
+ * of paid per signature, and the main thread keeps only the copying.
  *
  * If the worker cannot start or dies, the checks it held and every later one are done in
  * process (InProcessSignatureChecker): slower, never skipped.
