@@ -17,29 +17,23 @@
  * A stop half-way: resolveDanglingIntents fails the records with a pending intent, and
  * SqlitePreparedSeedStore.resolveInterrupted the ones allocated but never issued.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { ProductProfile, StationConfig, WorkOrder } from '../../core/config';
 import { ConfigError, HsmError, asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { SeedVault } from '../../core/ports/seed-vault';
-import type { Signer } from '../../core/ports/signer';
-import { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
-import type { SignatureChecker } from '../../hsm/ca/signature-checker';
 import { Pkcs11SeedVault } from '../../hsm/seeds/pkcs11-seed-vault';
 import { withPrepareContext } from './prepare';
+import { openPrepareRun, type PrepareCa } from './prepare-run';
 import { PREPARE_PORT, SqlitePreparedSeedStore } from '../../manufacturer-db/prepared-seed-store';
-import { GroupCommitJournal, SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
+import { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 
-const DEFAULT_CHUNK = 1024;
-/** SQLite page cache during a prepare, KiB (restored afterwards; see prepare.ts). */
-const PREPARE_CACHE_KIB = 65536;
-const JOURNAL_WAIT_MS = 4;
 
 export interface PrepareSeedsInput {
   store: SqliteRecordStore;
   seeds: SqlitePreparedSeedStore;
   seedVault: SeedVault;
-  ca: { signer: Signer; chain: readonly Buffer[]; signatureChecker?: SignatureChecker };
+  ca: PrepareCa;
   workOrder: WorkOrder;
   product: ProductProfile;
   count: number;
@@ -69,13 +63,8 @@ function checkWorkOrder(wo: WorkOrder): void {
 export async function prepareSeedCertificates(input: PrepareSeedsInput): Promise<PrepareSeedsResult> {
   const { store, seeds, workOrder: wo, product, log } = input;
   checkWorkOrder(wo);
-  const chunk = input.chunk ?? DEFAULT_CHUNK;
-  const runId = `prepare-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
-  store.startRun(runId, wo.id);
-  const journal = new GroupCommitJournal(store, { maxRows: 2 * chunk, maxWaitMs: JOURNAL_WAIT_MS });
-  const issuer = new IdevidIssuer(input.ca.signer, input.ca.chain, journal, input.ca.signatureChecker ? { signatureChecker: input.ca.signatureChecker } : {});
-  const cacheBefore = store.db.pragma('cache_size', { simple: true }) as number;
-  store.db.pragma(`cache_size = -${PREPARE_CACHE_KIB}`);
+  const run = openPrepareRun(store, input.ca, wo.id, input.chunk);
+  const { runId, chunk, journal, issuer } = run;
   let prepared = 0;
   let failed = 0;
   let short = 0;
@@ -126,9 +115,7 @@ export async function prepareSeedCertificates(input: PrepareSeedsInput): Promise
       log.info({ workOrder: wo.id, runId, prepared, failed, of: input.count }, 'prepared seed-derived certificates');
     }
   } finally {
-    journal.close();
-    store.db.pragma(`cache_size = ${cacheBefore}`);
-    store.finishRun(runId, { prepared, failed });
+    run.finish({ prepared, failed });
   }
   return { runId, prepared, failed, short, firstSerial, lastSerial, waiting: seeds.waitingCount(wo.id) };
 }

@@ -15,33 +15,25 @@
  *      its key moves on (docs/idevid-profile.md's journal rules, unchanged);
  *   4. one transaction makes the issued keys `available`; a key whose issuance failed is burned
  *      and its device record failed.
- * The connection's page cache is raised for the prepare (PREPARE_CACHE_KIB) and put back after:
+ * The connection's page cache is raised for the prepare (prepare-run.ts) and put back after:
  * at 100,000 devices the certificate and intent indexes no longer fit SQLite's default 2 MiB,
  * and every random insert then reads pages back from the file (docs/benchmarks.md).
  * A stop anywhere leaves nothing offered that should not be: start-up reconciliation
  * (SqlitePreparedKeyStore.resolveInterrupted) finishes or burns what was half-way.
  */
-import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { HsmConfig, ProductProfile, StationConfig, WorkOrder } from '../../core/config';
 import { ConfigError, asStationError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { Signer } from '../../core/ports/signer';
 import { openIdevidCa, type IdevidCa } from '../../hsm/ca/idevid-ca';
-import { IdevidIssuer } from '../../hsm/ca/idevid-issuer';
-import type { SignatureChecker } from '../../hsm/ca/signature-checker';
 import { HsmKeyInjector, type WorkerOpRunner } from '../../hsm/keys/hsm-key-injector';
 import { SqlitePreparedKeyStore, type PreparedKeyResolution } from '../../manufacturer-db/prepared-key-store';
 import { openDatabase } from '../../manufacturer-db/sqlite-database';
-import { GroupCommitJournal, SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
+import { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 import type { MethodServices } from '../../methods/key-method';
+import { openPrepareRun, type PrepareCa } from './prepare-run';
 
-/** Keys per HSM op and per transaction. */
-const DEFAULT_CHUNK = 1024;
-/** SQLite page cache during a prepare, KiB (default 2 MiB; restored afterwards). */
-const PREPARE_CACHE_KIB = 65536;
-/** The group committer's window: rows of the issuances in flight that share one commit. */
-const JOURNAL_WAIT_MS = 4;
 /** Keys per worker op for the chunk made ahead (about 30 ms of the worker each). */
 const AHEAD_KEYS_PER_OP = 128;
 
@@ -52,7 +44,7 @@ export interface PrepareKeysInput {
   keys: SqlitePreparedKeyStore;
   injector: HsmKeyInjector;
   /** The CA: its signer (the PKCS#11 worker) and chain (issuing CA, root). */
-  ca: { signer: Signer; chain: readonly Buffer[]; signatureChecker?: SignatureChecker };
+  ca: PrepareCa;
   workOrder: WorkOrder;
   product: ProductProfile;
   count: number;
@@ -93,13 +85,8 @@ function checkWorkOrder(wo: WorkOrder): void {
 export async function prepareKeys(input: PrepareKeysInput): Promise<PrepareResult> {
   const { store, keys, injector, workOrder: wo, product, log } = input;
   checkWorkOrder(wo);
-  const chunk = input.chunk ?? DEFAULT_CHUNK;
-  const runId = `prepare-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomUUID().slice(0, 8)}`;
-  store.startRun(runId, wo.id);
-  const journal = new GroupCommitJournal(store, { maxRows: 2 * chunk, maxWaitMs: JOURNAL_WAIT_MS });
-  const issuer = new IdevidIssuer(input.ca.signer, input.ca.chain, journal, input.ca.signatureChecker ? { signatureChecker: input.ca.signatureChecker } : {});
-  const cacheBefore = store.db.pragma('cache_size', { simple: true }) as number;
-  store.db.pragma(`cache_size = -${PREPARE_CACHE_KIB}`);
+  const run = openPrepareRun(store, input.ca, wo.id, input.chunk);
+  const { runId, chunk, journal, issuer } = run;
   let prepared = 0;
   let failed = 0;
   let firstSerial: string | null = null;
@@ -152,9 +139,7 @@ export async function prepareKeys(input: PrepareKeysInput): Promise<PrepareResul
     }
   } finally {
     await ahead?.catch(() => undefined); // keys made ahead and not used die with their session objects: only wrapped blobs left the HSM
-    journal.close();
-    store.db.pragma(`cache_size = ${cacheBefore}`);
-    store.finishRun(runId, { prepared, failed });
+    run.finish({ prepared, failed });
   }
   if (failed > 0) keys.scrub();
   return { runId, prepared, failed, firstSerial, lastSerial, available: keys.availableCount(wo.id) };
@@ -176,7 +161,7 @@ export interface FactoryInjection {
  * method 3, after the start-up checks of the CA and resolveDanglingIntents.
  */
 export async function openFactoryInjection(input: {
-  ca: { signer: Signer & WorkerOpRunner; chain: readonly Buffer[]; signatureChecker?: SignatureChecker };
+  ca: PrepareCa & { signer: Signer & WorkerOpRunner };
   store: SqliteRecordStore;
   hsm: HsmConfig;
   workOrder: WorkOrder;
