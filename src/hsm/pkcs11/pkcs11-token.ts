@@ -5,12 +5,12 @@
  */
 import { createHash } from 'node:crypto';
 import { HsmError } from '../../core/errors';
-import { p256SpkiFromPoint } from '../../core/ec-public-key';
 import { ckrName, isPkcs11Error, toHsmError } from './ckr-names';
 import { Pkcs11Library, pkcs11js, type Pkcs11Handle } from './pkcs11-library';
+import { P256_EC_PARAMS, readP256PublicKeySpki, type PrivateKeyAudit } from './pkcs11-objects';
 
 /** DER of the prime256v1 OID, the CKA_EC_PARAMS value for P-256. */
-export const P256_EC_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
+export { P256_EC_PARAMS } from './pkcs11-objects';
 
 export interface EcKeyPairOptions {
   label: string;
@@ -29,10 +29,7 @@ export interface EcKeyPairHandles {
   spki: Buffer;
 }
 
-export type PrivateKeyAudit = Record<
-  'token' | 'private' | 'sensitive' | 'extractable' | 'alwaysSensitive' | 'neverExtractable' | 'local' | 'sign' | 'decrypt' | 'unwrap' | 'derive',
-  boolean
-> & { keyType: number; ecParams: Buffer };
+export type { PrivateKeyAudit } from './pkcs11-objects';
 
 export class Pkcs11Token {
   private constructor(
@@ -156,19 +153,9 @@ export class Pkcs11Token {
     return { privateKey: pair.privateKey, publicKey: pair.publicKey, spki: this.publicKeySpki(pair.publicKey) };
   }
 
-  /** DER SPKI of an EC public key object (CKA_EC_POINT is a DER OCTET STRING around the point). */
+  /** DER SPKI of a P-256 public key object. */
   publicKeySpki(publicKey: Pkcs11Handle): Buffer {
-    let attrs: pkcs11js.TemplateResult;
-    try {
-      attrs = this.library.api.C_GetAttributeValue(this.session, publicKey, [{ type: pkcs11js.CKA_EC_POINT }, { type: pkcs11js.CKA_EC_PARAMS }]);
-    } catch (err) {
-      throw toHsmError(err, 'reading a public key');
-    }
-    const params = attrs[1]!.value as Buffer;
-    if (!params.equals(P256_EC_PARAMS)) throw new HsmError('HSM_KEY_WRONG_TYPE', 'The key is not on curve P-256.');
-    let point = attrs[0]!.value as Buffer;
-    if (point.length === 67 && point[0] === 0x04 && point[1] === 65) point = point.subarray(2);
-    return p256SpkiFromPoint(point);
+    return readP256PublicKeySpki(this.library.api, this.session, publicKey);
   }
 
   /** Raw CKM_ECDSA over a digest the caller computed (SoftHSM has no CKM_ECDSA_SHA256, pitfalls.md 4). */

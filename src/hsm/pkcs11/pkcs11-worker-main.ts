@@ -22,15 +22,14 @@
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { HsmError } from '../../core/errors';
-import { p256SpkiFromPoint } from '../../core/ec-public-key';
 import { assertStrongCaKey } from '../ca/ca-key-audit';
 import { ckrName, isPkcs11Error, toHsmError } from './ckr-names';
 import { HsmSessionPool } from './hsm-session-pool';
 import { Pkcs11Library, pkcs11js, type Pkcs11Handle } from './pkcs11-library';
-import { P256_EC_PARAMS, type PrivateKeyAudit } from './pkcs11-token';
+import type { PrivateKeyAudit } from './pkcs11-token';
 import { toWireError, type FromWorker, type Pkcs11WorkerConfig, type ToWorker } from './pkcs11-worker-protocol';
 import { findWorkerOp } from './pkcs11-worker-ops';
-import { findObjects as findObjectsOn, readPrivateKeyAudit } from './pkcs11-objects';
+import { findObjects as findObjectsOn, readP256PublicKeySpki, readPrivateKeyAudit } from './pkcs11-objects';
 import './worker-ops/index';
 
 /**
@@ -77,20 +76,6 @@ function findObjects(api: pkcs11js.PKCS11, session: Pkcs11Handle, template: pkcs
   } catch (err) {
     throw toHsmError(err, 'searching for keys');
   }
-}
-
-/** DER SPKI of a P-256 public key object (CKA_EC_POINT is a DER OCTET STRING around the point). */
-function readSpki(api: pkcs11js.PKCS11, session: Pkcs11Handle, publicKey: Pkcs11Handle): Buffer {
-  let attrs: pkcs11js.TemplateResult;
-  try {
-    attrs = api.C_GetAttributeValue(session, publicKey, [{ type: pkcs11js.CKA_EC_POINT }, { type: pkcs11js.CKA_EC_PARAMS }]);
-  } catch (err) {
-    throw toHsmError(err, 'reading a public key');
-  }
-  if (!(attrs[1]!.value as Buffer).equals(P256_EC_PARAMS)) throw new HsmError('HSM_KEY_WRONG_TYPE', 'The key is not on curve P-256.');
-  let point = attrs[0]!.value as Buffer;
-  if (point.length === 67 && point[0] === 0x04 && point[1] === 65) point = point.subarray(2);
-  return p256SpkiFromPoint(point);
 }
 
 /** The attributes assertStrongCaKey judges (the same reading as Pkcs11Token.auditPrivateKey, on a pool session). */
@@ -241,7 +226,7 @@ export class Pkcs11WorkerService {
         throw new HsmError('HSM_KEY_NOT_FOUND', `The key ${what} is not on token ${c.tokenLabel}.`, { details: { token: c.tokenLabel, key: c.keyLabel } });
       }
       if (c.auditCaKey) assertStrongCaKey(c.keyLabel, readAudit(api, session, privs[0]!));
-      const spki = readSpki(api, session, pubs[0]!);
+      const spki = readP256PublicKeySpki(api, session, pubs[0]!);
       if (this.spki && !spki.equals(this.spki)) {
         throw new HsmError('HSM_KEY_CHANGED', `The key ${what} on token ${c.tokenLabel} is not the key this run started with.`, { details: { token: c.tokenLabel } });
       }

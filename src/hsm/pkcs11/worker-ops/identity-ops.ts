@@ -13,14 +13,12 @@
  * rethrown, so a recovery (which re-opens sessions and runs the op again) finds the key afresh.
  */
 import { HsmError } from '../../../core/errors';
-import { p256SpkiFromPoint } from '../../../core/ec-public-key';
 import { assertStrongCaKey } from '../../ca/ca-key-audit';
 import { toHsmError } from '../ckr-names';
 import { pkcs11js, type Pkcs11Handle } from '../pkcs11-library';
 import type { PrivateKeyAudit } from '../pkcs11-token';
-import { P256_EC_PARAMS } from '../pkcs11-token';
 import { registerWorkerOps, type WorkerOpContext } from '../pkcs11-worker-ops';
-import { findObjects, readPrivateKeyAudit } from '../pkcs11-objects';
+import { findObjects, readP256PublicKeySpki, readPrivateKeyAudit } from '../pkcs11-objects';
 
 const LABEL = /^[\x20-\x7e]{1,64}$/;
 const handles = new Map<string, Pkcs11Handle>();
@@ -75,16 +73,7 @@ registerWorkerOps({
       });
     }
     assertStrongCaKey(label, readAudit(ctx, priv));
-    let attrs: pkcs11js.TemplateResult;
-    try {
-      attrs = ctx.api.C_GetAttributeValue(ctx.session, pub, [{ type: pkcs11js.CKA_EC_POINT }, { type: pkcs11js.CKA_EC_PARAMS }]);
-    } catch (err) {
-      throw toHsmError(err, 'reading the station identity public key');
-    }
-    if (!(attrs[1]!.value as Buffer).equals(P256_EC_PARAMS)) throw new HsmError('HSM_KEY_WRONG_TYPE', `The station identity key "${label}" is not on curve P-256.`);
-    let point = attrs[0]!.value as Buffer;
-    if (point.length === 67 && point[0] === 0x04 && point[1] === 65) point = point.subarray(2);
-    return { spki: p256SpkiFromPoint(point) };
+    return { spki: readP256PublicKeySpki(ctx.api, ctx.session, pub, `The station identity key "${label}"`) };
   },
 
   'identity.sign': (ctx, args) => {

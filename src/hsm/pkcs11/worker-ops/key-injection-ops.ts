@@ -23,13 +23,13 @@
  */
 import { hkdfSync } from 'node:crypto';
 import { HsmError } from '../../../core/errors';
-import { EcPublicKeyError, p256PointFromSpki, p256SpkiFromPoint } from '../../../core/ec-public-key';
+import { EcPublicKeyError, p256PointFromSpki } from '../../../core/ec-public-key';
 import { zeroise } from '../../../core/bytes';
 import { ckrOf, toHsmError } from '../ckr-names';
 import { pkcs11js, type Pkcs11Handle } from '../pkcs11-library';
 import { P256_EC_PARAMS } from '../pkcs11-token';
 import { registerWorkerOps, type WorkerOpContext } from '../pkcs11-worker-ops';
-import { booleanAttributes, destroyQuietly as destroyObjectQuietly, findObjects } from '../pkcs11-objects';
+import { booleanAttributes, destroyQuietly as destroyObjectQuietly, findObjects, readP256PublicKeySpki } from '../pkcs11-objects';
 
 /** The mechanisms method 3 needs besides the CA's (checked by inject.setup, at start, when method 3 is in use). */
 export const KEY_INJECTION_MECHANISMS = ['CKM_EC_KEY_PAIR_GEN', 'CKM_ECDH1_DERIVE', 'CKM_AES_KEY_GEN', 'CKM_AES_KEY_WRAP_PAD'] as const;
@@ -256,9 +256,7 @@ function destroyQuietly(ctx: WorkerOpContext, handle: Pkcs11Handle | undefined):
 }
 
 function readSpki(ctx: WorkerOpContext, publicKey: Pkcs11Handle): Buffer {
-  let point = ctx.api.C_GetAttributeValue(ctx.session, publicKey, [{ type: P.CKA_EC_POINT }])[0]!.value as Buffer;
-  if (point.length === 67 && point[0] === 0x04 && point[1] === 65) point = point.subarray(2);
-  return p256SpkiFromPoint(point);
+  return readP256PublicKeySpki(ctx.api, ctx.session, publicKey);
 }
 
 function wrap(ctx: WorkerOpContext, wrappingKey: Pkcs11Handle, key: Pkcs11Handle): Buffer {

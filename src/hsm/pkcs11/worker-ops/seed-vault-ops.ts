@@ -28,13 +28,11 @@ import {
 import { ckrOf } from '../ckr-names';
 import { pkcs11js, type Pkcs11Handle } from '../pkcs11-library';
 import { registerWorkerOps, type WorkerOpContext } from '../pkcs11-worker-ops';
-import { booleanAttributes, findObjects } from '../pkcs11-objects';
+import { P256_EC_PARAMS, booleanAttributes, findObjects, readP256PublicKeySpki } from '../pkcs11-objects';
 
 const P = pkcs11js;
 
 /** OID prime256v1 as CKA_EC_PARAMS. */
-const P256_EC_PARAMS = Buffer.from('06082a8648ce3d030107', 'hex');
-const P256_SPKI_PREFIX = Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex');
 /** AAD of a sealed seed: "seed-vault-v1" || chipId, so that a sealed seed moved to another chip's row does not open. */
 export const SEED_VAULT_AAD_PREFIX = Buffer.from('seed-vault-v1', 'utf8');
 const GCM_IV_BYTES = 12;
@@ -169,12 +167,7 @@ function importKey(ctx: WorkerOpContext, keyLabel: string): { privateKey: Pkcs11
     throw new HsmError('HSM_KEY_NOT_FOUND', `Only half of the seed-import key pair "${keyLabel}" is on the HSM token; remove the other half so that the station makes a new pair (and send its public key to the chip vendor).`);
   }
   auditKey(ctx, privateKey, keyLabel, IMPORT_PRIVATE_AUDIT);
-  const [point, params] = ctx.api.C_GetAttributeValue(ctx.session, publicKey, [{ type: P.CKA_EC_POINT }, { type: P.CKA_EC_PARAMS }]).map((a) => a.value as Buffer);
-  if (!params!.equals(P256_EC_PARAMS)) throw new HsmError('HSM_KEY_WRONG_TYPE', `The seed-import key "${keyLabel}" is not a P-256 key.`);
-  // CKA_EC_POINT is a DER OCTET STRING around the 65-byte point (some modules give the raw point).
-  const raw = point!.length === 67 && point![0] === 0x04 && point![1] === 0x41 ? point!.subarray(2) : point!;
-  if (raw.length !== 65 || raw[0] !== 0x04) throw new HsmError('HSM_KEY_WRONG_TYPE', `The seed-import key "${keyLabel}" has no uncompressed P-256 point.`);
-  return { privateKey, spki: Buffer.concat([P256_SPKI_PREFIX, raw]) };
+  return { privateKey, spki: readP256PublicKeySpki(ctx.api, ctx.session, publicKey, `The seed-import key "${keyLabel}"`) };
 }
 
 /** The vault's AES-256 key (token object, never extractable, ENCRYPT/DECRYPT only), made on first use. */
