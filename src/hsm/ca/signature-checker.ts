@@ -37,7 +37,7 @@ export interface SignatureCheck {
 export type SignatureVerdict = 'valid' | 'invalid' | 'bad-key';
 
 export interface SignatureChecker {
-  /** Registers a public key (DER SPKI) used by many checks; returns its reference. */
+  /** Registers a public key (DER SPKI) used by many checks; returns its reference (the same one for the same key). */
   registerKey(spki: Buffer): SignatureKeyRef;
   check(c: SignatureCheck): Promise<SignatureVerdict>;
   close(): Promise<void>;
@@ -54,10 +54,17 @@ function importPoint(point: Uint8Array): KeyObject {
 /** Synchronous checks on the calling thread: the fallback, and what single checks use. */
 export class InProcessSignatureChecker implements SignatureChecker {
   private readonly keys: KeyObject[] = [];
+  /** Registration number by SPKI (hex): every issuer of a run registers the CA key; it is kept once. */
+  private readonly known = new Map<string, number>();
 
-  registerKey(spki: Buffer): SignatureKeyRef {
-    this.keys.push(createPublicKey({ key: spki, format: 'der', type: 'spki' }));
-    return { registered: this.keys.length - 1 };
+  registerKey(spki: Buffer): { registered: number } {
+    const hex = spki.toString('hex');
+    let n = this.known.get(hex);
+    if (n === undefined) {
+      n = this.keys.push(createPublicKey({ key: spki, format: 'der', type: 'spki' })) - 1;
+      this.known.set(hex, n);
+    }
+    return { registered: n };
   }
 
   checkNow(c: SignatureCheck): SignatureVerdict {
@@ -164,8 +171,9 @@ export class WorkerSignatureChecker implements SignatureChecker {
 
   registerKey(spki: Buffer): SignatureKeyRef {
     const ref = this.local.registerKey(spki);
+    if (ref.registered < this.registered.length) return ref; // known already
     this.registered.push(spki);
-    this.worker?.postMessage({ type: 'key', id: this.registered.length - 1, spki });
+    this.worker?.postMessage({ type: 'key', id: ref.registered, spki });
     return ref;
   }
 

@@ -53,15 +53,20 @@ afterEach(async () => {
 });
 
 describe('signature checker', () => {
-  it('in process: valid, invalid and bad-key verdicts', async () => {
+  it('in process: valid, invalid and bad-key verdicts; a key registered twice is kept once', async () => {
     const c = new InProcessSignatureChecker();
     const ref = c.registerKey(ca.spki);
+    expect(c.registerKey(other.spki)).toEqual({ registered: 1 });
+    expect(c.registerKey(ca.spki)).toEqual(ref);
     for (const { check, expected } of checks(ref)) expect(await c.check(check)).toBe(expected);
   });
 
   it('in a worker: the same verdicts; the checks of one turn of the event loop go in messages of at most 8', async () => {
     const c = (open = new WorkerSignatureChecker());
+    c.registerKey(other.spki);
     const ref = c.registerKey(ca.spki);
+    // the same key again (another issuer of the run): the same reference, for the worker too
+    expect(c.registerKey(ca.spki)).toEqual(ref);
     const cases = checks(ref);
     const verdicts = await Promise.all(cases.map((x) => c.check(x.check)));
     expect(verdicts).toEqual(cases.map((x) => x.expected));
