@@ -5,7 +5,8 @@
  * simulator releases a chunk only once its last byte would have crossed the line). The line
  * group subtracts the wire time of the other reply bytes only, so no byte is counted twice.
  */
-import type { Transport, TransportCloseReason } from '../device/transport/transport';
+import { DelegatingTransport } from '../device/transport/delegating-transport';
+import type { Transport } from '../device/transport/transport';
 
 export interface LinkMeter {
   /** Writes (each arms one "first read"). */
@@ -16,49 +17,25 @@ export interface LinkMeter {
   reads: number;
 }
 
-export class MeteredTransport implements Transport {
+export class MeteredTransport extends DelegatingTransport {
   readonly meter: LinkMeter = { writes: 0, firstReadBytes: 0, reads: 0 };
   private awaitingFirstRead = false;
-  private readonly listeners: Array<(chunk: Buffer) => void> = [];
 
-  constructor(private readonly inner: Transport) {
+  constructor(inner: Transport) {
+    super(inner);
+    // registered before the station's listener: the meter sees each read first
     inner.onData((chunk) => {
       this.meter.reads++;
       if (this.awaitingFirstRead) {
         this.awaitingFirstRead = false;
         this.meter.firstReadBytes += chunk.length;
       }
-      for (const l of this.listeners) l(chunk);
     });
   }
 
-  get path(): string {
-    return this.inner.path;
-  }
-
-  get maxPayloadBytes(): number | undefined {
-    return this.inner.maxPayloadBytes;
-  }
-
-  open(): Promise<void> {
-    return this.inner.open();
-  }
-
-  write(bytes: Buffer): Promise<void> {
+  override write(bytes: Buffer): Promise<void> {
     this.meter.writes++;
     this.awaitingFirstRead = true;
     return this.inner.write(bytes);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-
-  onData(listener: (chunk: Buffer) => void): void {
-    this.listeners.push(listener);
-  }
-
-  onClose(listener: (reason: TransportCloseReason, error?: Error) => void): void {
-    this.inner.onClose(listener);
   }
 }

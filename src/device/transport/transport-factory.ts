@@ -11,7 +11,8 @@ import { normalizeUsbId } from '../discovery/port-candidate';
 import { listHidDevices, type HidDeviceListing } from './hid-device-list';
 import { HidTransport } from './hid-transport';
 import { SerialTransport } from './serial-transport';
-import type { Transport, TransportCloseReason } from './transport';
+import { DelegatingTransport } from './delegating-transport';
+import type { Transport } from './transport';
 
 export const HID_PREFIX = 'hid:';
 
@@ -40,32 +41,16 @@ export async function assertHidAllowed(path: string, filters: readonly UsbFilter
 }
 
 /** A transport whose open() first runs a check (the HID VID/PID filter). */
-class CheckedTransport implements Transport {
+class CheckedTransport extends DelegatingTransport {
   constructor(
-    private readonly inner: Transport,
+    inner: Transport,
     private readonly check: () => Promise<void>,
-  ) {}
-  get path(): string {
-    return this.inner.path;
+  ) {
+    super(inner);
   }
-  get maxPayloadBytes(): number | undefined {
-    return this.inner.maxPayloadBytes;
-  }
-  async open(): Promise<void> {
+  override async open(): Promise<void> {
     await this.check();
     await this.inner.open();
-  }
-  write(bytes: Buffer): Promise<void> {
-    return this.inner.write(bytes);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-  onData(listener: (chunk: Buffer) => void): void {
-    this.inner.onData(listener);
-  }
-  onClose(listener: (reason: TransportCloseReason, error?: Error) => void): void {
-    this.inner.onClose(listener);
   }
 }
 
