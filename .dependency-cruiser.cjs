@@ -64,7 +64,7 @@ module.exports = {
     },
     nativeOnlyIn('pkcs11js', ['^src/hsm/pkcs11/pkcs11-library\\.ts$', '^src/hsm/pkcs11/ckr-names\\.ts$', 'node_modules']),
     nativeOnlyIn('better-sqlite3', ['^src/manufacturer-db/sqlite-database\\.ts$', '^src/services/storage/sqlite-sql-database\\.ts$', 'node_modules']),
-    nativeOnlyIn('serialport', ['^src/device/transport/serial-transport\\.ts$', '^src/device/transport/serial-port-list\\.ts$', '^src/simulator/device-port\\.ts$', '^src/label-printer/printers/serial-printer\\.ts$', 'node_modules']),
+    nativeOnlyIn('serialport', ['^src/device/transport/serial-transport\\.ts$', '^src/device/transport/serial-port-list\\.ts$', '^src/simulator/device-port-io\\.ts$', '^src/label-printer/printers/serial-printer\\.ts$', 'node_modules']),
     nativeOnlyIn('node-hid', ['^src/device/transport/hid-transport\\.ts$', '^src/device/transport/hid-device-list\\.ts$', 'node_modules']),
     nativeOnlyIn('@napi-rs/canvas', ['^src/label-printer/renderers/png-label-renderer\\.ts$', 'node_modules']),
     // The GUI (architecture.md): renderer <- station/contract types only; electron/preload <- station/contract only; electron/main <- station.

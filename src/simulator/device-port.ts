@@ -1,6 +1,6 @@
-/** The simulated device's side of the serial link (the simulator's only serialport import). */
-import { SerialPort } from 'serialport';
+/** The simulated device's side of the serial link. */
 import { DeviceLink, type Firmware } from './device-link';
+import { openDevicePortIo, type DevicePortIo } from './device-port-io';
 import type { LinkFault } from './faults';
 import { DEFAULT_BAUD, PacedWriter, type SimTiming } from './link-timing';
 
@@ -17,7 +17,8 @@ export interface DevicePortOptions {
 }
 
 export class DevicePort {
-  private readonly port: SerialPort;
+  private io: DevicePortIo | undefined;
+  private closed = false;
   private readonly link: DeviceLink;
   private readonly writer: PacedWriter | undefined;
 
@@ -26,9 +27,8 @@ export class DevicePort {
     firmware: Firmware,
     private readonly options: DevicePortOptions = {},
   ) {
-    this.port = new SerialPort({ path, baudRate: options.timing?.baud ?? DEFAULT_BAUD, autoOpen: false, lock: false });
     const write = (bytes: Buffer) => {
-      if (this.port.isOpen) this.port.write(bytes);
+      if (this.io?.isOpen) this.io.write(bytes);
     };
     this.writer = options.timing ? new PacedWriter(write, options.timing) : undefined;
     this.link = new DeviceLink(firmware, (bytes) => (this.writer ? this.writer.send(bytes) : write(bytes)), {
@@ -36,8 +36,6 @@ export class DevicePort {
       timing: options.timing,
       onDisconnect: () => void this.goAway(),
     });
-    this.port.on('data', (chunk: Buffer) => this.link.push(chunk));
-    this.port.on('error', () => undefined);
   }
 
   /** The device went away (disconnect fault). */
@@ -45,8 +43,13 @@ export class DevicePort {
     return this.link.disconnected;
   }
 
-  open(): Promise<void> {
-    return new Promise((resolve, reject) => this.port.open((err) => (err ? reject(err) : resolve())));
+  async open(): Promise<void> {
+    const io = await openDevicePortIo(this.path, this.options.timing?.baud ?? DEFAULT_BAUD, (chunk) => this.link.push(chunk));
+    if (this.closed) {
+      await io.close();
+      return;
+    }
+    this.io = io;
   }
 
   private async goAway(): Promise<void> {
@@ -55,9 +58,9 @@ export class DevicePort {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     this.writer?.cancel();
     this.link.close();
-    if (!this.port.isOpen) return Promise.resolve();
-    return new Promise((resolve) => this.port.close(() => resolve()));
+    return this.io ? this.io.close() : Promise.resolve();
   }
 }

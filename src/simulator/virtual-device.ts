@@ -4,9 +4,7 @@
  * presents a fresh, unprovisioned device with a new identity on the same port (and the same
  * secure-element token), whether the previous device passed or failed.
  */
-import { generateKeyPairSync, randomBytes, sign as nodeSign } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import { X509Certificate, createPublicKey, generateKeyPairSync, randomBytes, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { HsmError } from '../core/errors';
 import type { MethodId } from '../core/method-id';
 import { MAX_PAYLOAD_BYTES } from '../device/framing/frame-codec';
@@ -244,13 +242,15 @@ export class VirtualDevice implements Firmware {
         this.requireUnlocked();
         const certs = req.all(Tag.CERTIFICATE);
         if (certs.length === 0) throw new Refusal(DeviceStatus.BAD_REQUEST, 'no certificate');
-        let leafSpki: Buffer;
+        // OpenSSL's parser (node:crypto), as a device's TLS stack would read it: the asn1 schema
+        // parser cost the simulator ~2 ms of CPU per device, taken from the station it measures
+        let leafKey: KeyObject;
         try {
-          leafSpki = Buffer.from(AsnConvert.serialize(AsnConvert.parse(certs[0]!, Certificate).tbsCertificate.subjectPublicKeyInfo));
+          leafKey = new X509Certificate(certs[0]!).publicKey;
         } catch {
           throw new Refusal(DeviceStatus.BAD_REQUEST, 'the first certificate is not valid DER');
         }
-        if (!s.birthKey || !leafSpki.equals(s.birthKey.spki)) {
+        if (!s.birthKey || !leafKey.equals(createPublicKey({ key: s.birthKey.spki, format: 'der', type: 'spki' }))) {
           throw new Refusal(DeviceStatus.VERIFY_FAILED, 'the certificate is not for this device\'s birth key');
         }
         s.chain = certs;
@@ -264,7 +264,7 @@ export class VirtualDevice implements Firmware {
         if (!(Object.values(Item) as number[]).includes(item)) throw new Refusal(DeviceStatus.UNSUPPORTED, `unknown ${itemName(item)}`);
         if (item === Item.MASA_TRUST_ANCHOR) {
           try {
-            AsnConvert.parse(value, Certificate);
+            new X509Certificate(value);
           } catch {
             throw new Refusal(DeviceStatus.BAD_REQUEST, 'the MASA trust anchor is not a DER certificate');
           }
