@@ -115,7 +115,9 @@ export class LabelQueue {
         return;
       }
       this.waiting.push(entry);
-      void this.pump();
+      // on a later turn: the device run that queued the label goes on (to its next device) at
+      // once, instead of after the job's synchronous start (its spec read from the database)
+      if (!this.pumping) setImmediate(() => void this.pump());
     });
   }
 

@@ -302,6 +302,8 @@ describe('LabelQueue', () => {
     const { queue } = queueWith(new Tcp9100Printer({ host: '127.0.0.1', port, timeoutMs: 300, statusQuery: false }), log);
     const serials = [passedDevice(), passedDevice(), passedDevice()];
     const done = serials.map((serial) => queue.enqueue({ serial }));
+    // the queue starts its first job on the next turn: let it take the first label in hand
+    await new Promise((r) => setImmediate(r));
     const stop = new AbortController();
     stop.abort();
     // a printer that is slow but not down: without the stop, each label would be tried
