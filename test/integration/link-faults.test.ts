@@ -102,9 +102,11 @@ describe('station batch with link faults on some ports', () => {
     expect(stageMs(delayed, 'identify')).toBeGreaterThanOrEqual(1000 - SLACK_MS);
     expect(stageMs(delayed, 'identify')).toBeLessThan(3000);
     const slowSe = byPort(report, CASES.findIndex((c) => c.fault === 'slow-se:2000'));
-    // GENERATE_KEY and GET_CSR, then SIGN_CHALLENGE: 2 s more each
+    // GENERATE_KEY and GET_CSR, then SIGN_CHALLENGE: 2 s more each. The challenge goes out right
+    // after GET_CSR (docs/device-protocol.md §4): the station issues meanwhile, and the install's
+    // first request waits behind it, so its 2 s fall in issue + install, before verify checks it.
     expect(stageMs(slowSe, 'obtain-key')).toBeGreaterThanOrEqual(4000 - SLACK_MS);
-    expect(stageMs(slowSe, 'verify')).toBeGreaterThanOrEqual(2000 - SLACK_MS);
+    expect(stageMs(slowSe, 'issue') + stageMs(slowSe, 'install') + stageMs(slowSe, 'verify')).toBeGreaterThanOrEqual(2000 - SLACK_MS);
   });
 
   it('timeouts are the configured ones: 3 s per command, 15 s for key generation', () => {

@@ -8,6 +8,7 @@
  * Without a RecordSigner (no station identity, sync disabled) records are kept unsigned and
  * never queued. Without targets nothing is queued and every sync state is `disabled`.
  */
+import { DatabaseError } from '../../core/errors';
 import type { KeyOrigin } from '../../core/method-id';
 import type { DeviceSyncState, SyncTargetName } from '../outbox/outbox-store';
 import type { RecordWrite, SqliteRecordStore, StageResultRow } from '../sqlite-record-store';
@@ -18,6 +19,36 @@ import { canonicalJson } from '../../core/canonical-json';
 export interface DeviceSyncStates {
   masa: DeviceSyncState;
   supplyChain: DeviceSyncState;
+}
+
+/** What the record stage commits about a verified device (and its record is over). */
+export interface VerifiedRecordInput {
+  serial: string;
+  keyOrigin: KeyOrigin;
+  publicKeySpki: Buffer;
+  dppUri: string;
+  facts?: RecordFacts;
+}
+
+/** A verified device's record, built and signed, not yet stored (DeviceRecorder.prepareVerified). */
+export interface PreparedVerifiedRecord {
+  readonly input: VerifiedRecordInput;
+  readonly write: RecordWrite;
+}
+
+function sameVerifiedInput(a: VerifiedRecordInput, b: VerifiedRecordInput): boolean {
+  const fa = a.facts ?? {};
+  const fb = b.facts ?? {};
+  return (
+    a.serial === b.serial &&
+    a.keyOrigin === b.keyOrigin &&
+    a.dppUri === b.dppUri &&
+    a.publicKeySpki.equals(b.publicKeySpki) &&
+    fa.seSerial === fb.seSerial &&
+    fa.chipId === fb.chipId &&
+    fa.preparedKeyId === fb.preparedKeyId &&
+    fa.manifestEntryId === fb.manifestEntryId
+  );
 }
 
 export class DeviceRecorder {
@@ -39,9 +70,35 @@ export class DeviceRecorder {
   }
 
   /** The record stage. */
-  async recordVerified(input: { serial: string; keyOrigin: KeyOrigin; publicKeySpki: Buffer; dppUri: string; stages: StageResultRow[]; runId: string; facts?: RecordFacts }): Promise<void> {
-    const record = await this.prepare({ serial: input.serial, status: 'active', keyOrigin: input.keyOrigin, publicKeySpki: input.publicKeySpki, dppUri: input.dppUri, facts: input.facts });
-    this.store.recordVerified({ ...input, record });
+  async recordVerified(input: VerifiedRecordInput & { stages: StageResultRow[]; runId: string }): Promise<void> {
+    const record = await this.prepareVerified(input);
+    this.commitVerified(record, input);
+  }
+
+  /**
+   * The record of a device about to be verified, built and signed ahead (the run starts it as
+   * the verify stage's requests go out, so the HSM's turn overlaps the device's). It is only a
+   * value in memory: nothing is stored, queued or sent until commitVerified, which the run calls
+   * once verify passed; a device that fails drops it.
+   */
+  prepareVerified(input: VerifiedRecordInput): Promise<PreparedVerifiedRecord> {
+    const spki = Buffer.from(input.publicKeySpki);
+    return this.prepare({ serial: input.serial, status: 'active', keyOrigin: input.keyOrigin, publicKeySpki: spki, dppUri: input.dppUri, facts: input.facts }).then((write) => ({
+      input: { ...input, publicKeySpki: spki },
+      write,
+    }));
+  }
+
+  /**
+   * Commits a prepared record with the device's row, stages, audit event and outbox rows (one
+   * transaction). The record must be over what is recorded now: the same key, DPP URI, key
+   * origin and facts, else it is refused (RECORD_INVALID) and nothing is written.
+   */
+  commitVerified(prepared: PreparedVerifiedRecord, input: VerifiedRecordInput & { stages: StageResultRow[]; runId: string }): void {
+    if (!sameVerifiedInput(prepared.input, input)) {
+      throw new DatabaseError('RECORD_INVALID', `The record prepared for ${input.serial} is not over what is being recorded; not recorded.`, { stage: 'record' });
+    }
+    this.store.recordVerified({ ...input, record: prepared.write });
   }
 
   /**

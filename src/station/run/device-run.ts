@@ -128,6 +128,44 @@ function recordVendorCertificate(material: Extract<KeyMaterial, { kind: 'vendor-
 
 const inProcessChecks = new InProcessSignatureChecker();
 
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A promise that never rejects (its outcome is looked at later, or never). */
+function settle<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+/**
+ * The proof-of-possession challenge (SIGN_CHALLENGE over a fresh nonce and the serial), sent now
+ * and looked at later: the device's reply, or its failure, is kept until verify asks for it.
+ */
+class EarlyChallenge {
+  private constructor(
+    readonly nonce: Buffer,
+    private readonly outcome: Promise<Settled<Buffer>>,
+  ) {}
+
+  static send(client: DeviceClient, serial: string, makeNonce: (() => Buffer) | undefined): EarlyChallenge {
+    const nonce = makeNonce ? makeNonce() : randomBytes(32);
+    return new EarlyChallenge(nonce, settle(client.signChallenge(nonce, serial, CHALLENGE_CONTEXT)));
+  }
+
+  /** Resolves once the device answered or failed. */
+  get settled(): Promise<unknown> {
+    return this.outcome;
+  }
+
+  /** The nonce and the device's signature, or the device's failure. */
+  async result(): Promise<{ nonce: Buffer; signature: Buffer }> {
+    const o = await this.outcome;
+    if (!o.ok) throw o.error;
+    return { nonce: this.nonce, signature: o.value };
+  }
+}
+
 function spkiOfCertificate(der: Buffer): Buffer {
   try {
     return certificateSpkiDer(der);
@@ -147,6 +185,8 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
   let keyObtained = false;
   // MACs from the station's block (product macSource "block"), or undefined: the device's own.
   const macBlock = macBlockRequest(ctx.product, ctx.workOrder);
+  // The proof-of-possession challenge, when it went out early (see obtain-key).
+  let proof: EarlyChallenge | undefined;
   try {
     await stages.run('connect', () => client.hello());
     const identity: DeviceIdentity = await stages.run('identify', async () => {
@@ -208,6 +248,10 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       const m = await ctx.method.obtainKeyMaterial({ client, identity, serial: assignedSerial, workOrderId: ctx.workOrder.id, signal: ctx.signal });
       keyObtained = true;
       facts = m.facts ?? {};
+      // A device that holds its key now (it made it, or its SE came with it) gets the challenge at
+      // once: it signs while the station checks its request and the HSM issues its certificate.
+      // The signature is checked in verify, against the certificate's key, as before.
+      if (m.kind === 'csr' || m.kind === 'vendor-certified') proof = EarlyChallenge.send(client, assignedSerial, ctx.challengeNonce);
       if (m.kind === 'csr') {
         const checked = await checkCsrWith(ctx.signatureChecker ?? inProcessChecks, m.csrDer, { serial: assignedSerial, profile: ctx.product.idevid, certifiedKeys: ctx.store });
         let reported: Buffer;
@@ -283,6 +327,13 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     // Method 1 records from the device's report, cross-checked with the issuance journal;
     // the other methods record from the CA path (the issued certificate) directly.
     let fromReport: DeviceReportRecord | undefined;
+    const recordFacts = { seSerial: facts.seSerial, chipId: facts.chipId, preparedKeyId: facts.preparedKeyId, manifestEntryId: facts.manifestEntryId };
+    // The record is built and signed while the device answers verify's requests (the HSM's turn
+    // overlaps the device's); it is committed in the record stage only if verify passed, and a
+    // device that fails drops it unstored (DeviceRecorder.prepareVerified).
+    const preparedRecord = ctx.recorder
+      ? settle(ctx.recorder.prepareVerified({ serial: assignedSerial, keyOrigin: ctx.method.keyOrigin, publicKeySpki: certSpki, dppUri: dpp, facts: recordFacts }))
+      : undefined;
     await stages.run('verify', async () => {
       const chain = await client.readItem(Item.IDEVID_CHAIN);
       let reportedUri: Buffer | undefined;
@@ -313,8 +364,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
           throw new DeviceError('READBACK_MISMATCH', `The ${extra.name} read back from the device on ${client.port} differs from what was installed.`);
         }
       }
-      const nonce = ctx.challengeNonce ? ctx.challengeNonce() : randomBytes(32);
-      const signature = await client.signChallenge(nonce, assignedSerial, CHALLENGE_CONTEXT);
+      const { nonce, signature } = proof ? await proof.result() : await EarlyChallenge.send(client, assignedSerial, ctx.challengeNonce).result();
       const key = createPublicKey({ key: certSpki, format: 'der', type: 'spki' });
       let ok = false;
       try {
@@ -338,8 +388,12 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
       };
       // record + signed record + audit + outbox rows in one transaction (records-and-sync.md)
       if (ctx.recorder) {
-        const { seSerial, chipId, preparedKeyId, manifestEntryId } = facts;
-        await ctx.recorder.recordVerified({ ...recordInput, facts: { seSerial, chipId, preparedKeyId, manifestEntryId } });
+        const input = { ...recordInput, facts: recordFacts };
+        const early = await preparedRecord!;
+        // the record signed ahead, unless it is not over what is recorded (method 1 records from
+        // the device's report) or could not be made then: then it is made now
+        const prepared = early.ok && early.value.input.publicKeySpki.equals(input.publicKeySpki) && early.value.input.dppUri === input.dppUri ? early.value : await ctx.recorder.prepareVerified(input);
+        ctx.recorder.commitVerified(prepared, input);
       } else {
         ctx.store.recordVerified(recordInput);
       }
@@ -377,6 +431,8 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     log.info({ serial, durationMs: stages.stages.reduce((a, s) => a + s.durationMs, 0) }, 'device passed');
     return report;
   } catch (err) {
+    // a challenge sent early is answered (or times out) before the port moves on
+    await proof?.settled;
     const e = asStationError(err);
     report.error = { code: e.code, message: e.message, stage: e.stage ?? null };
     if (!passed) {

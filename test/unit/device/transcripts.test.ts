@@ -23,7 +23,8 @@ import { TranscriptFormatError, equalMasked, formatTranscript, parseTranscript, 
 const DIR = resolve(__dirname, '../../../fixtures/transcripts');
 
 const INSTALL = ['INSTALL_CHAIN', 'INSTALL_CHAIN', 'WRITE_ITEM']; // the chain in two fragments (1024-byte device limit), the DPP URI
-const VERIFY = ['READ_ITEM', 'READ_ITEM', 'SIGN_CHALLENGE'];
+const READBACK = ['READ_ITEM', 'READ_ITEM'];
+const VERIFY = [...READBACK, 'SIGN_CHALLENGE'];
 const TAG_NAMES = new Map<number, string>(Object.entries(Tag).map(([k, v]) => [v, k]));
 
 /** The command a transcript line's frame carries (the recorder's comment starts with it). */
@@ -97,10 +98,11 @@ describe('device transcripts', () => {
 
   // docs/device-protocol.md §4: the station's sequence for one device, per method
   const RUN_SEQUENCES: Record<MethodId, string[]> = {
-    'on-device-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', ...INSTALL, 'READ_ITEM', 'READ_ITEM', 'GET_PUBLIC_KEY', 'SIGN_CHALLENGE', 'LOCK'],
-    'secure-element-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', ...INSTALL, ...VERIFY, 'LOCK'],
+    // a device that holds its key at obtain-key is challenged at once (checked in verify)
+    'on-device-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, 'READ_ITEM', 'READ_ITEM', 'GET_PUBLIC_KEY', 'LOCK'],
+    'secure-element-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, ...READBACK, 'LOCK'],
     'factory-injected-key': ['HELLO', 'IDENTIFY', 'GET_TRANSPORT_KEY', 'INSTALL_WRAPPED_KEY', ...INSTALL, ...VERIFY, 'LOCK'],
-    'se-preprovisioned': ['HELLO', 'IDENTIFY', 'READ_SE_INFO', 'GET_PUBLIC_KEY', 'GET_CSR', ...INSTALL, ...VERIFY, 'LOCK'],
+    'se-preprovisioned': ['HELLO', 'IDENTIFY', 'READ_SE_INFO', 'GET_PUBLIC_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, ...READBACK, 'LOCK'],
     'seed-derived': ['HELLO', 'IDENTIFY', 'DERIVE_SEED_KEY', ...INSTALL, ...VERIFY, 'LOCK'],
   };
 

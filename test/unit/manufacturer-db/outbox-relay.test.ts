@@ -104,6 +104,30 @@ describe('outbox relay over HTTPS with mutual TLS', () => {
     expect(verifyAuditChain(store.db).ok).toBe(true);
   });
 
+  it('a record prepared ahead is stored and queued only when committed, and only over what is recorded', async () => {
+    const { store, recorder } = await setup();
+    const serial = store.allocateDevice({ runId: 'run-1', workOrder: wo, port: 'p', hardwareId: '00ff', model: 'DemoSensor-1', firmwareVersion: '1', macs: ['02bb00000001'], method: 'secure-element-keygen' });
+    const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
+    store.recordIssued({ certificateSerialHex: 'ab01', deviceSerial: serial, workOrderId: wo.id, certificateDer: Buffer.concat([Buffer.from('cert:'), key]), publicKeySha256Hex: createHash('sha256').update(key).digest('hex'), issuedAt: new Date() });
+    const input = { serial, keyOrigin: 'secure-element' as const, publicKeySpki: key, dppUri: 'DPP:M:02bb00000001;K:x;;', facts: { seSerial: 'se-1' } };
+    const prepared = await recorder.prepareVerified(input);
+    // signed, but nothing stored or queued yet (a device failing verify drops it)
+    expect(prepared.write.signature).not.toBeNull();
+    expect(store.db.prepare('SELECT COUNT(*) AS n FROM device_records').get()).toEqual({ n: 0 });
+    expect(states(store)).toEqual({});
+    // not over what is recorded: refused, nothing written
+    const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
+    for (const wrong of [{ ...input, publicKeySpki: other }, { ...input, dppUri: 'DPP:K:y;;' }, { ...input, facts: { seSerial: 'se-2' } }]) {
+      expect(() => recorder.commitVerified(prepared, { ...wrong, stages: [], runId: 'run-1' })).toThrow(expect.objectContaining({ code: 'RECORD_INVALID' }));
+    }
+    expect(store.getDevice(serial)?.status).toBe('issued');
+    expect(states(store)).toEqual({});
+    recorder.commitVerified(prepared, { ...input, publicKeySpki: Buffer.from(key), stages: [], runId: 'run-1' });
+    expect(store.getDevice(serial)?.status).toBe('verified');
+    expect(states(store)).toEqual({ pending: 1 });
+    expect(verifyDeviceRecords(store.db)).toMatchObject({ ok: true, records: 1, unsigned: 0 });
+  });
+
   it('retries 408, 429 (Retry-After), 500 and a slow answer past the timeout, then stores once', async () => {
     const plan: SinkBehaviour[] = [
       { kind: 'status', status: 408 },
