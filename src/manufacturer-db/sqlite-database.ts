@@ -26,6 +26,8 @@ export function toDatabaseError(err: unknown, doing: string): DatabaseError {
  * typed DatabaseError naming what was being done (DB_DISK_FULL, DB_CONSTRAINT, ...).
  */
 export function inTransaction<T>(db: SqliteDb, doing: string, fn: () => T): T {
+  // writes grouped for this turn go first: a transaction never overtakes one queued before it
+  if (!db.inTransaction) committers.get(db)?.flush();
   try {
     // Inside withoutSavepoints' outer transaction, the writes join it directly (see there).
     return flatDepth.get(db) && db.inTransaction ? fn() : db.transaction(fn)();
@@ -45,11 +47,102 @@ const flatDepth = new WeakMap<SqliteDb, number>();
  * with savepoints (GroupCommitJournal does).
  */
 export function withoutSavepoints(db: SqliteDb, fn: () => void): void {
+  if (!db.inTransaction) committers.get(db)?.flush();
   flatDepth.set(db, (flatDepth.get(db) ?? 0) + 1);
   try {
     db.transaction(fn)();
   } finally {
     flatDepth.set(db, flatDepth.get(db)! - 1);
+  }
+}
+
+interface QueuedWrite {
+  doing: string;
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+const committers = new WeakMap<SqliteDb, TurnCommitter>();
+
+/** The connection's TurnCommitter (one per connection, shared by every store on it). */
+export function turnCommitter(db: SqliteDb): TurnCommitter {
+  let c = committers.get(db);
+  if (!c) {
+    c = new TurnCommitter(db);
+    committers.set(db, c);
+  }
+  return c;
+}
+
+/**
+ * Group commit per event-loop turn (design/pitfalls.md 16). better-sqlite3 is synchronous, so a
+ * FULL-sync COMMIT holds the event loop for its fsync; with 32 ports that was ~3.5 ms per device
+ * on the reference machine, time every other port waited. Two of every three of the line's
+ * commits came in the same turn as the one before (answers from several ports and worker
+ * results arrive together), so they can share one transaction and one fsync.
+ *
+ * run(doing, fn) queues `fn` (synchronous database work, usually one store method) and returns
+ * a promise of its result that settles only after the transaction holding it has COMMITTED: a
+ * caller that awaits it releases nothing before its write is durable, as with a transaction of
+ * its own. The queue is written at the end of the turn (setImmediate), in order, each write in
+ * its own savepoint: a write that throws is rolled back alone and its promise rejects with its
+ * own error, the others commit. If the COMMIT fails (disk full), every write of the group
+ * rejects: none of it is durable. Nothing runs `fn` before the group does, so no other code sees
+ * a write that may not commit. A transaction started directly on the connection (inTransaction,
+ * withoutSavepoints) first writes what is queued, so writes keep the order they were made in.
+ */
+export class TurnCommitter {
+  private queue: QueuedWrite[] = [];
+  private scheduled = false;
+  /** Transactions committed and the writes they held (benches, tests). */
+  readonly stats = { commits: 0, writes: 0 };
+
+  constructor(private readonly db: SqliteDb) {}
+
+  run<T>(doing: string, fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ doing, fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => {
+          this.scheduled = false;
+          this.flush();
+        });
+      }
+    });
+  }
+
+  /** Writes and commits what is queued now. */
+  flush(): void {
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const outcomes: unknown[] = new Array(batch.length);
+    const failed = new Array<boolean>(batch.length).fill(false);
+    try {
+      this.db.transaction(() => {
+        for (let i = 0; i < batch.length; i++) {
+          try {
+            // a savepoint: a write that throws leaves nothing behind
+            outcomes[i] = this.db.transaction(batch[i]!.fn)();
+          } catch (err) {
+            failed[i] = true;
+            outcomes[i] = err instanceof StationError ? err : toDatabaseError(err, batch[i]!.doing);
+          }
+        }
+      })();
+    } catch (err) {
+      const e = toDatabaseError(err, batch.length === 1 ? batch[0]!.doing : `committing ${batch.length} writes (${batch[0]!.doing}, ...)`);
+      for (const w of batch) w.reject(e);
+      return;
+    }
+    this.stats.commits++;
+    this.stats.writes += batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      if (failed[i]) batch[i]!.reject(outcomes[i]);
+      else batch[i]!.resolve(outcomes[i]);
+    }
   }
 }
 

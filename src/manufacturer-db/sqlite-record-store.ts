@@ -15,7 +15,7 @@ import { BlockRegistry } from './blocks';
 import { OutboxStore, type SyncTargetName } from './outbox/outbox-store';
 import type { RecordFacts } from './records/device-payload';
 import type { RecordSignature } from './records/record-signer';
-import { inTransaction, toDatabaseError, withoutSavepoints, type SqliteDb } from './sqlite-database';
+import { inTransaction, toDatabaseError, turnCommitter, withoutSavepoints, type SqliteDb, type TurnCommitter } from './sqlite-database';
 
 /**
  * A signed (or, without a station identity, unsigned) device record, ready to commit with the
@@ -160,11 +160,18 @@ export class SqliteRecordStore implements IssuanceJournal {
   readonly audit: AuditChain;
   readonly outbox: OutboxStore;
   readonly blocks: BlockRegistry;
+  /**
+   * Group commit per event-loop turn on this connection (sqlite-database.ts): the line's hot
+   * writes go through it (`await store.committer.run(doing, () => store.write(...))`), so that
+   * the ports' commits of one turn share one fsync.
+   */
+  readonly committer: TurnCommitter;
 
   constructor(
     readonly db: SqliteDb,
     readonly stationId: string,
   ) {
+    this.committer = turnCommitter(db);
     this.audit = new AuditChain(db, stationId);
     this.outbox = new OutboxStore(db, this.audit);
     this.blocks = new BlockRegistry(db, this.audit, stationId);
@@ -677,7 +684,39 @@ export class SqliteRecordStore implements IssuanceJournal {
   }
 
   close(): void {
+    this.committer.flush();
     this.db.close();
+  }
+}
+
+/**
+ * The line's IssuanceJournal: the store's intent and issued rows through the connection's
+ * TurnCommitter, so that issuances on several ports in one turn share a commit with each other
+ * and with the ports' other writes. Each promise settles once its row is durable (the issuer
+ * awaits it: nothing is signed before its intent is durable, no certificate leaves before its
+ * row). Keys of intents queued and not yet committed are visible to findDeviceByPublicKey, as in
+ * GroupCommitJournal, so two concurrent issuances of one key are still refused.
+ */
+export class TurnCommitJournal implements IssuanceJournal {
+  private readonly pendingKeys = new Map<string, string>();
+
+  constructor(readonly store: SqliteRecordStore) {}
+
+  async recordIntent(intent: IssuanceIntent): Promise<void> {
+    this.pendingKeys.set(intent.publicKeySha256Hex, intent.deviceSerial);
+    try {
+      await this.store.committer.run('recording an issuance intent', () => this.store.recordIntent(intent));
+    } finally {
+      if (this.pendingKeys.get(intent.publicKeySha256Hex) === intent.deviceSerial) this.pendingKeys.delete(intent.publicKeySha256Hex);
+    }
+  }
+
+  recordIssued(entry: IssuedCertificateEntry): Promise<void> {
+    return this.store.committer.run('recording an issued certificate', () => this.store.recordIssued(entry));
+  }
+
+  findDeviceByPublicKey(publicKeySha256Hex: string): string | undefined {
+    return this.pendingKeys.get(publicKeySha256Hex) ?? this.store.findDeviceByPublicKey(publicKeySha256Hex);
   }
 }
 

@@ -75,7 +75,7 @@ export interface AssignContext {
   workOrderId: string;
   port: string;
   signal: AbortSignal;
-  allocate: () => string;
+  allocate: () => string | Promise<string>;
 }
 
 /** After the certificate exists and before the install stage writes it (method 3 injects here, method 5 compares the derived key). */

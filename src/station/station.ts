@@ -25,7 +25,7 @@ import { SvgLabelRenderer } from '../label-printer/renderers/svg-label-renderer'
 import { createPrinter } from '../label-printer/printers/create-printer';
 import { LabelService, type LabelOutcome } from './labels/label-service';
 import { openDatabase } from '../manufacturer-db/sqlite-database';
-import { SqliteRecordStore } from '../manufacturer-db/sqlite-record-store';
+import { SqliteRecordStore, TurnCommitJournal } from '../manufacturer-db/sqlite-record-store';
 import { createKeyMethod } from '../methods/registry';
 import { runDevicesOnPorts, type DeviceLinkSample } from './run/batch-runner';
 import type { Transport } from '../device/transport/transport';
@@ -256,7 +256,8 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
           );
         }
         store.ensureWorkOrder(wo);
-        const issuer = new IdevidIssuer(ca.signer, ca.chain, store, { signatureChecker: ca.signatureChecker });
+        // the line's intent and issued rows share each turn's commit with the ports' other writes
+        const issuer = new IdevidIssuer(ca.signer, ca.chain, new TurnCommitJournal(store), { signatureChecker: ca.signatureChecker });
         // records + sync: signer (station identity in the HSM worker), recorder, background relay
         const openedSync = await openStationSync({ config, dataDir, store, worker: ca.signer, log });
         sync = openedSync;

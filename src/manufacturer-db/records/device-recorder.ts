@@ -72,7 +72,7 @@ export class DeviceRecorder {
   /** The record stage. */
   async recordVerified(input: VerifiedRecordInput & { stages: StageResultRow[]; runId: string }): Promise<void> {
     const record = await this.prepareVerified(input);
-    this.commitVerified(record, input);
+    await this.commitVerified(record, input);
   }
 
   /**
@@ -91,14 +91,15 @@ export class DeviceRecorder {
 
   /**
    * Commits a prepared record with the device's row, stages, audit event and outbox rows (one
-   * transaction). The record must be over what is recorded now: the same key, DPP URI, key
-   * origin and facts, else it is refused (RECORD_INVALID) and nothing is written.
+   * transaction, shared with the other writes of this turn: the promise settles once it is
+   * durable). The record must be over what is recorded now: the same key, DPP URI, key origin
+   * and facts, else it is refused (RECORD_INVALID) and nothing is written.
    */
-  commitVerified(prepared: PreparedVerifiedRecord, input: VerifiedRecordInput & { stages: StageResultRow[]; runId: string }): void {
+  async commitVerified(prepared: PreparedVerifiedRecord, input: VerifiedRecordInput & { stages: StageResultRow[]; runId: string }): Promise<void> {
     if (!sameVerifiedInput(prepared.input, input)) {
       throw new DatabaseError('RECORD_INVALID', `The record prepared for ${input.serial} is not over what is being recorded; not recorded.`, { stage: 'record' });
     }
-    this.store.recordVerified({ ...input, record: prepared.write });
+    await this.store.committer.run('recording a verified device', () => this.store.recordVerified({ ...input, record: prepared.write }));
   }
 
   /**

@@ -78,17 +78,17 @@ export class LabelService {
       bytes = prepared?.rendered.get(this.printer.format) ?? (await this.render(spec, this.printer.format));
     } catch (err) {
       const e = asStationError(err, 'LABEL_RENDER_FAILED', 'label');
-      this.record(serial, kind, who, 'failed', e);
+      await this.recordGrouped(serial, kind, who, 'failed', e);
       return { serial, state: 'pending', reason: `${e.code}: ${e.message}`, errorCode: e.code, errorMessage: e.message };
     }
     try {
       await this.printer.print({ serial, format: this.printer.format, bytes });
     } catch (err) {
       const e = err instanceof StationError ? err : new PrinterError('PRINTER_FAILED', `The printer ${this.printer.description} failed: ${(err as Error).message}`);
-      this.record(serial, kind, who, 'failed', e);
+      await this.recordGrouped(serial, kind, who, 'failed', e);
       return { serial, state: 'pending', reason: `${e.code}: ${e.message}`, errorCode: e.code, errorMessage: e.message };
     }
-    this.record(serial, kind, who, 'printed');
+    await this.recordGrouped(serial, kind, who, 'printed');
     return { serial, state: 'printed' };
   }
 
@@ -96,6 +96,11 @@ export class LabelService {
   recordFailure(serial: string, kind: PrintKind, err: StationError, who: { operator?: string; reason?: string } = {}): LabelOutcome {
     this.record(serial, kind, who, 'failed', err);
     return { serial, state: 'pending', reason: `${err.code}: ${err.message}`, errorCode: err.code, errorMessage: err.message };
+  }
+
+  /** The attempt, committed with the other writes of this turn (the line's ports' commits). */
+  private recordGrouped(serial: string, kind: PrintKind, who: { operator?: string; reason?: string }, result: 'printed' | 'failed', err?: StationError): Promise<void> {
+    return this.store.committer.run('recording a label print', () => this.record(serial, kind, who, result, err));
   }
 
   private record(serial: string, kind: PrintKind, who: { operator?: string; reason?: string }, result: 'printed' | 'failed', err?: StationError): void {

@@ -213,8 +213,10 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     report.macs = assignIdentity.macs;
 
     serial = await stages.run('assign', async () => {
+      // committed with the other ports' writes of this turn; the serial is durable once it is known
       const allocate = () =>
-        ctx.store.allocateDevice({
+        ctx.store.committer.run('assigning a serial', () =>
+          ctx.store.allocateDevice({
           runId: ctx.runId,
           workOrder: ctx.workOrder,
           port: client.port,
@@ -224,10 +226,11 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
           macs: assignIdentity.macs,
           method: ctx.method.id,
           ...(macBlock ? { macBlock } : {}),
-        });
+          }),
+        );
       const assigned = ctx.method.assignSerial
         ? await ctx.method.assignSerial({ client, identity: assignIdentity, runId: ctx.runId, workOrderId: ctx.workOrder.id, port: client.port, signal: ctx.signal, allocate })
-        : allocate();
+        : await allocate();
       if (macBlock) {
         // from here a failure fails the device under its serial; its MACs stay burned
         serial = assigned;
@@ -393,7 +396,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
         // the record signed ahead, unless it is not over what is recorded (method 1 records from
         // the device's report) or could not be made then: then it is made now
         const prepared = early.ok && early.value.input.publicKeySpki.equals(input.publicKeySpki) && early.value.input.dppUri === input.dppUri ? early.value : await ctx.recorder.prepareVerified(input);
-        ctx.recorder.commitVerified(prepared, input);
+        await ctx.recorder.commitVerified(prepared, input);
       } else {
         ctx.store.recordVerified(recordInput);
       }
@@ -403,7 +406,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
 
     await stages.run('lock', async () => {
       await client.lock();
-      ctx.store.markPassed(assignedSerial, ctx.runId, stages.stages);
+      await ctx.store.committer.run('marking the device passed', () => ctx.store.markPassed(assignedSerial, ctx.runId, stages.stages));
     });
     report.status = 'passed';
     passed = true;

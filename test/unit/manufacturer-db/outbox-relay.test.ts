@@ -118,11 +118,11 @@ describe('outbox relay over HTTPS with mutual TLS', () => {
     // not over what is recorded: refused, nothing written
     const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' });
     for (const wrong of [{ ...input, publicKeySpki: other }, { ...input, dppUri: 'DPP:K:y;;' }, { ...input, facts: { seSerial: 'se-2' } }]) {
-      expect(() => recorder.commitVerified(prepared, { ...wrong, stages: [], runId: 'run-1' })).toThrow(expect.objectContaining({ code: 'RECORD_INVALID' }));
+      await expect(recorder.commitVerified(prepared, { ...wrong, stages: [], runId: 'run-1' })).rejects.toMatchObject({ code: 'RECORD_INVALID' });
     }
     expect(store.getDevice(serial)?.status).toBe('issued');
     expect(states(store)).toEqual({});
-    recorder.commitVerified(prepared, { ...input, publicKeySpki: Buffer.from(key), stages: [], runId: 'run-1' });
+    await recorder.commitVerified(prepared, { ...input, publicKeySpki: Buffer.from(key), stages: [], runId: 'run-1' });
     expect(store.getDevice(serial)?.status).toBe('verified');
     expect(states(store)).toEqual({ pending: 1 });
     expect(verifyDeviceRecords(store.db)).toMatchObject({ ok: true, records: 1, unsigned: 0 });

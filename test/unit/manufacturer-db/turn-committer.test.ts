@@ -1,0 +1,151 @@
+/**
+ * TurnCommitter (sqlite-database.ts): the writes queued in one event-loop turn share one
+ * FULL-sync transaction; each promise settles only after that transaction committed (another
+ * connection then sees the row) and nothing is written before the group runs; a write that
+ * throws rolls back alone and rejects with its own error; a failed COMMIT rejects the whole
+ * group and leaves nothing; a transaction started directly on the connection writes the queue
+ * first, so order is kept. TurnCommitJournal (the line's issuance journal) goes through it.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { defaultStationConfig, type WorkOrder } from '../../../src/core/config';
+import { IdevidIssuer } from '../../../src/hsm/ca/idevid-issuer';
+import { verifyAuditChain } from '../../../src/manufacturer-db/audit-chain';
+import { inTransaction, openDatabase } from '../../../src/manufacturer-db/sqlite-database';
+import { SqliteRecordStore, TurnCommitJournal } from '../../../src/manufacturer-db/sqlite-record-store';
+import { makeSoftwareCa, newKeyPair, softwareSigner } from '../../helpers/test-certs';
+
+const demo = defaultStationConfig().products['demo-sensor']!;
+const wo: WorkOrder = { ...defaultStationConfig().workOrders[0]!, serial: { prefix: 'T-', width: 4, first: 1, last: 9999 } };
+let mac = 0;
+
+function openStore(): { store: SqliteRecordStore; path: string } {
+  const path = join(mkdtempSync(join(tmpdir(), 'turn-commit-')), 'station.db');
+  const store = new SqliteRecordStore(openDatabase(path), 'st-1');
+  store.ensureWorkOrder(wo);
+  store.startRun('run-1', wo.id);
+  return { store, path };
+}
+
+const deviceInput = () => ({
+  runId: 'run-1',
+  workOrder: wo,
+  port: '/dev/x',
+  hardwareId: `hw-${mac}`,
+  model: demo.model,
+  firmwareVersion: '1',
+  macs: [`02000003${(mac++).toString(16).padStart(4, '0')}`],
+  method: 'secure-element-keygen' as const,
+});
+
+const devices = (db: BetterSqlite3.Database) => db.prepare('SELECT serial FROM devices ORDER BY serial').pluck().all();
+
+describe('TurnCommitter', () => {
+  it('commits the writes of one turn together, and settles each only once it is durable', async () => {
+    const { store, path } = openStore();
+    const other = new BetterSqlite3(path, { readonly: true });
+    const before = { ...store.committer.stats };
+    const pending = [1, 2, 3].map(() => store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput())));
+    // queued, not written: neither this connection nor another sees anything yet
+    expect(devices(store.db)).toEqual([]);
+    const seenOnSettle: unknown[][] = [];
+    const serials = await Promise.all(pending.map((p) => p.then((serial) => (seenOnSettle.push(devices(other)), serial))));
+    expect(serials).toEqual(['T-0001', 'T-0002', 'T-0003']);
+    // when each promise settled, another connection already saw every row of the group
+    for (const seen of seenOnSettle) expect(seen).toEqual(serials);
+    expect(store.committer.stats.commits - before.commits).toBe(1);
+    expect(store.committer.stats.writes - before.writes).toBe(3);
+    other.close();
+    store.close();
+  });
+
+  it('a write that throws rejects alone with its own error; the others of the group commit', async () => {
+    const { store } = openStore();
+    const results = await Promise.allSettled([
+      store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput())),
+      store.committer.run('marking a device passed', () => store.markPassed('T-9999', 'run-1', [])),
+      store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput())),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'DEVICE_STATE_CONFLICT' });
+    expect(devices(store.db)).toEqual(['T-0001', 'T-0002']);
+    expect(verifyAuditChain(store.db).ok).toBe(true);
+    store.close();
+  });
+
+  it('a failed COMMIT rejects every write of the group and leaves none of it', async () => {
+    const { store } = openStore();
+    // a deferred foreign key is checked at COMMIT: a row violating it makes the COMMIT fail
+    store.db.exec('CREATE TABLE parent (id INTEGER PRIMARY KEY); CREATE TABLE child (parent_id INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)');
+    const results = await Promise.allSettled([
+      store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput())),
+      store.committer.run('writing an orphan', () => store.db.prepare('INSERT INTO child (parent_id) VALUES (42)').run()),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'DB_CONSTRAINT' });
+    expect(devices(store.db)).toEqual([]);
+    expect(store.db.prepare('SELECT COUNT(*) FROM child').pluck().get()).toBe(0);
+    // the connection is usable afterwards
+    expect(await store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput()))).toMatch(/^T-/);
+    store.close();
+  });
+
+  it('a transaction started directly writes the queued writes first (order is kept)', async () => {
+    const { store } = openStore();
+    const queued = store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput()));
+    const direct = inTransaction(store.db, 'assigning a serial', () => store.allocateDevice(deviceInput()));
+    expect(direct).toBe('T-0002');
+    expect(await queued).toBe('T-0001');
+    store.close();
+  });
+
+  it('closing the store writes what is queued', async () => {
+    const { store, path } = openStore();
+    const queued = store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput()));
+    store.close();
+    expect(await queued).toBe('T-0001');
+    const reopened = new BetterSqlite3(path, { readonly: true });
+    expect(devices(reopened)).toEqual(['T-0001']);
+    reopened.close();
+  });
+});
+
+describe('TurnCommitJournal', () => {
+  it('issues concurrently through shared commits; each certificate is released after its row committed', async () => {
+    const { store, path } = openStore();
+    const other = new BetterSqlite3(path, { readonly: true });
+    const ca = await makeSoftwareCa('Turn CA');
+    const issuer = new IdevidIssuer(softwareSigner(ca.key, ca.spki), [ca.certificate], new TurnCommitJournal(store));
+    const serials = Array.from({ length: 12 }, () => store.allocateDevice(deviceInput()));
+    const before = { ...store.committer.stats };
+    const committed = await Promise.all(
+      serials.map(async (serial) => {
+        const issued = await issuer.issue({ spki: newKeyPair().spki, serial, model: demo.model, workOrderId: wo.id, profile: demo.idevid });
+        return other.prepare('SELECT 1 FROM certificates WHERE serial_hex = ?').get(issued.certificateSerialHex) !== undefined;
+      }),
+    );
+    expect(committed.every(Boolean)).toBe(true);
+    expect(store.committer.stats.writes - before.writes).toBe(24);
+    expect(store.committer.stats.commits - before.commits).toBeLessThan(24);
+    other.close();
+    store.close();
+  });
+
+  it('refuses one key for two devices in the same turn (a queued intent counts as pending)', async () => {
+    const { store } = openStore();
+    const ca = await makeSoftwareCa('Dup CA');
+    const issuer = new IdevidIssuer(softwareSigner(ca.key, ca.spki), [ca.certificate], new TurnCommitJournal(store));
+    const spki = newKeyPair().spki;
+    const [a, b] = [store.allocateDevice(deviceInput()), store.allocateDevice(deviceInput())];
+    const results = await Promise.allSettled([
+      issuer.issue({ spki, serial: a, model: demo.model, workOrderId: wo.id, profile: demo.idevid }),
+      issuer.issue({ spki, serial: b, model: demo.model, workOrderId: wo.id, profile: demo.idevid }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'CSR_KEY_ALREADY_CERTIFIED' });
+    store.close();
+  });
+});
