@@ -173,6 +173,11 @@ export interface MethodServices {
   injectMode?: 'prepared' | 'at-station';
   /** The IDevID chain (issuing CA, then root), DER: what a pre-issued certificate is installed with. */
   caChain?: readonly Buffer[];
+  /**
+   * Where the methods' hot writes on the line go (claims, a key leaving, a key or seed used): the
+   * station's per-turn group commit. Default: each write its own transaction, at once.
+   */
+  writes?: import('../core/ports/write-group').WriteGroup;
   /** Method 4: the imported SE manifest entries and the SE-to-device bindings. */
   seManifest?: import('../core/ports/se-manifest-registry').SeManifestRegistry;
   /**

@@ -262,6 +262,8 @@ export function createStation(config: StationConfig, deps: StationDeps): Station
         const openedSync = await openStationSync({ config, dataDir, store, worker: ca.signer, log });
         sync = openedSync;
         openedSync.relay?.start();
+        // the methods' hot writes share each turn's commit with the ports' other writes
+        methodServices.writes = { run: (doing, fn) => store!.committer.run(doing, fn) };
         methodServices.seedVault = new Pkcs11SeedVault(ca.signer, config.hsm);
         methodServices.seedStore = new SqliteSeedStore(store.db, config.stationId);
         if (wo.method === 'seed-derived') {

@@ -29,6 +29,7 @@ import { ConfigError, DeviceError, StationError } from '../../core/errors';
 import { EcPublicKeyError, p256PointFromSpki } from '../../core/ec-public-key';
 import type { KeyInjector } from '../../core/ports/key-injection';
 import type { DeviceAttachment, PreparedKey, PreparedKeys } from '../../core/ports/prepared-keys';
+import { IMMEDIATE_WRITES, type WriteGroup } from '../../core/ports/write-group';
 import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
 import { DEVICE_STATUS_INFO } from '../../device/protocol/status';
@@ -93,6 +94,10 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
     return this.services.preparedKeys;
   }
 
+  private get writes(): WriteGroup {
+    return this.services.writes ?? IMMEDIATE_WRITES;
+  }
+
   private get injector(): KeyInjector {
     if (!this.services.keyInjector) throw notConfigured('the HSM key injector');
     return this.services.keyInjector;
@@ -115,7 +120,7 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
     }
     ctx.signal.throwIfAborted();
     if (this.mode === 'at-station') return ctx.allocate();
-    return this.keys.claimNext(ctx.workOrderId, attachment(ctx)).serial;
+    return (await this.writes.run('claiming a prepared key', () => this.keys.claimNext(ctx.workOrderId, attachment(ctx)))).serial;
   }
 
   /**
@@ -214,7 +219,7 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
     ctx.signal.throwIfAborted();
     const wrapped = await this.injector.wrapForTransport({ kekWrappedKey: key.wrappedKey, transportSpki, serial: ctx.serial });
     // Durable before the blob leaves: from here on the key may be in the device.
-    this.keys.markInjecting(key.id, ctx.identity.hardwareId);
+    await this.writes.run('marking the key as leaving for the device', () => this.keys.markInjecting(key.id, ctx.identity.hardwareId));
     let installed: Buffer;
     try {
       installed = await ctx.client.installWrappedKey({ hsmPublicKey: wrapped.hsmPublicKey, wrappedKey: wrapped.wrappedKey, serial: ctx.serial });
@@ -230,7 +235,7 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
   async afterRecord(ctx: AfterRecordContext): Promise<void> {
     const id = ctx.facts.preparedKeyId;
     if (!id) throw new DeviceError('PREPARED_KEY_UNKNOWN', `No injected key is recorded for ${ctx.serial}.`, { stage: 'record' });
-    this.keys.consume(id, 'recorded');
+    await this.writes.run('consuming the injected key', () => this.keys.consume(id, 'recorded'));
     this.keys.scrub();
   }
 

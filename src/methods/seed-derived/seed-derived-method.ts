@@ -25,6 +25,7 @@ import type { SeedVault } from '../../core/ports/seed-vault';
 import type { DeviceIdentity } from '../../device/device-client';
 import type { AfterRecordContext, AssignContext, BeforeInstallContext, KeyMaterial, KeyMethod, MethodServices, ObtainKeyContext, Support } from '../key-method';
 import { spkiOfCertificateDer } from './prepared-certificate';
+import { IMMEDIATE_WRITES, type WriteGroup } from '../../core/ports/write-group';
 
 export class SeedDerivedMethod implements KeyMethod {
   readonly id = 'seed-derived' as const;
@@ -43,6 +44,10 @@ export class SeedDerivedMethod implements KeyMethod {
     return { seedVault, seedStore };
   }
 
+  private get writes(): WriteGroup {
+    return this.services.writes ?? IMMEDIATE_WRITES;
+  }
+
   supports(identity: DeviceIdentity): Support {
     if (!identity.capabilities.seedDerivation) return { ok: false, reason: 'the device cannot derive a key from a vendor seed' };
     if (!identity.chipId) return { ok: false, reason: 'the device reports no chip id' };
@@ -54,14 +59,16 @@ export class SeedDerivedMethod implements KeyMethod {
     const prepared = this.services.preparedSeedCertificates;
     const chipId = ctx.identity.chipId?.toLowerCase();
     if (prepared && chipId) {
-      const claim = prepared.claim(chipId, ctx.workOrderId, {
-        runId: ctx.runId,
-        port: ctx.port,
-        hardwareId: ctx.identity.hardwareId,
-        model: ctx.identity.model,
-        firmwareVersion: ctx.identity.firmwareVersion,
-        macs: ctx.identity.macs,
-      });
+      const claim = await this.writes.run('claiming a prepared certificate', () =>
+        prepared.claim(chipId, ctx.workOrderId, {
+          runId: ctx.runId,
+          port: ctx.port,
+          hardwareId: ctx.identity.hardwareId,
+          model: ctx.identity.model,
+          firmwareVersion: ctx.identity.firmwareVersion,
+          macs: ctx.identity.macs,
+        }),
+      );
       if (claim) {
         this.claimed.set(claim.serial, claim.certificateDer);
         return claim.serial;
@@ -74,7 +81,7 @@ export class SeedDerivedMethod implements KeyMethod {
     const { seedVault, seedStore } = this.ports();
     const chipId = ctx.identity.chipId!.toLowerCase();
     const port = ctx.client.port;
-    const bound = seedStore.bindSeed(chipId, ctx.serial);
+    const bound = await this.writes.run('binding the chip to its device', () => seedStore.bindSeed(chipId, ctx.serial));
     if (!bound.ok) {
       if (bound.reason === 'unknown') {
         throw new DeviceError(
@@ -130,6 +137,8 @@ export class SeedDerivedMethod implements KeyMethod {
 
   async afterRecord(ctx: AfterRecordContext): Promise<void> {
     if (!ctx.facts.chipId) return;
-    this.ports().seedStore.markSeedUsed(ctx.facts.chipId, ctx.serial);
+    const { seedStore } = this.ports();
+    const chipId = ctx.facts.chipId;
+    await this.writes.run('marking the seed used', () => seedStore.markSeedUsed(chipId, ctx.serial));
   }
 }

@@ -1,0 +1,21 @@
+/**
+ * Durable database writes that may share a commit with the other writes of the same turn (the
+ * station wires its connection's TurnCommitter, src/manufacturer-db/sqlite-database.ts). `fn` is
+ * synchronous database work (a store method); the promise settles with its result once the
+ * transaction holding it has committed, and rejects with its error (or the commit's). A method
+ * awaits it before anything that must follow a durable write (a blob leaving for the device).
+ */
+export interface WriteGroup {
+  run<T>(doing: string, fn: () => T): Promise<T>;
+}
+
+/** No grouping: `fn` runs at once in its own transaction(s), durable when it returns. */
+export const IMMEDIATE_WRITES: WriteGroup = {
+  run: <T>(_doing: string, fn: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(fn());
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  },
+};
