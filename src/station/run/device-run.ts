@@ -333,9 +333,15 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     const recordFacts = { seSerial: facts.seSerial, chipId: facts.chipId, preparedKeyId: facts.preparedKeyId, manifestEntryId: facts.manifestEntryId };
     // The record is built and signed while the device answers verify's requests (the HSM's turn
     // overlaps the device's); it is committed in the record stage only if verify passed, and a
-    // device that fails drops it unstored (DeviceRecorder.prepareVerified).
-    const preparedRecord = ctx.recorder
-      ? settle(ctx.recorder.prepareVerified({ serial: assignedSerial, keyOrigin: ctx.method.keyOrigin, publicKeySpki: certSpki, dppUri: dpp, facts: recordFacts }))
+    // device that fails drops it unstored (DeviceRecorder.prepareVerified). It starts on the next
+    // turn, once verify's first request is out: building it reads the database and checks it.
+    const recorder = ctx.recorder;
+    const preparedRecord = recorder
+      ? settle(
+          new Promise<void>((next) => setImmediate(next)).then(() =>
+            recorder.prepareVerified({ serial: assignedSerial, keyOrigin: ctx.method.keyOrigin, publicKeySpki: certSpki, dppUri: dpp, facts: recordFacts }),
+          ),
+        )
       : undefined;
     await stages.run('verify', async () => {
       const chain = await client.readItem(Item.IDEVID_CHAIN);
