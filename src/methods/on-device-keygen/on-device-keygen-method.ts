@@ -70,10 +70,18 @@ export class OnDeviceKeygenMethod implements KeyMethod {
     if (!leaf) throw mismatch(ctx, 'certificate', 'no IDevID certificate');
     if (!leaf.equals(journal)) throw mismatch(ctx, 'certificate', 'an IDevID certificate other than the one the journal holds for its serial');
 
-    const certSpki = certificateSpki(journal);
-    const certPoint = pointOf(certSpki);
     ctx.signal.throwIfAborted();
-    const devicePoint = pointOf(await ctx.client.getPublicKey());
+    // asked first: the certificate is parsed while the device answers
+    const reported = ctx.client.getPublicKey();
+    let certSpki: Buffer;
+    try {
+      certSpki = certificateSpki(journal);
+    } catch (err) {
+      await reported.catch(() => undefined); // the link is idle before the device is given up
+      throw err;
+    }
+    const certPoint = pointOf(certSpki);
+    const devicePoint = pointOf(await reported);
     if (!certPoint || !devicePoint || !devicePoint.equals(certPoint)) {
       throw mismatch(ctx, 'public-key', 'a public key (GET_PUBLIC_KEY) other than the key of the certificate the journal holds');
     }
