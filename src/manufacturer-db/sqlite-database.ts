@@ -118,20 +118,9 @@ export class TurnCommitter {
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
-    const outcomes: unknown[] = new Array(batch.length);
-    const failed = new Array<boolean>(batch.length).fill(false);
+    let outcomes: WriteOutcome[];
     try {
-      this.db.transaction(() => {
-        for (let i = 0; i < batch.length; i++) {
-          try {
-            // a savepoint: a write that throws leaves nothing behind
-            outcomes[i] = this.db.transaction(batch[i]!.fn)();
-          } catch (err) {
-            failed[i] = true;
-            outcomes[i] = err instanceof StationError ? err : toDatabaseError(err, batch[i]!.doing);
-          }
-        }
-      })();
+      outcomes = commitEachInSavepoint(this.db, batch.map((w) => w.fn));
     } catch (err) {
       const e = toDatabaseError(err, batch.length === 1 ? batch[0]!.doing : `committing ${batch.length} writes (${batch[0]!.doing}, ...)`);
       for (const w of batch) w.reject(e);
@@ -139,11 +128,34 @@ export class TurnCommitter {
     }
     this.stats.commits++;
     this.stats.writes += batch.length;
-    for (let i = 0; i < batch.length; i++) {
-      if (failed[i]) batch[i]!.reject(outcomes[i]);
-      else batch[i]!.resolve(outcomes[i]);
-    }
+    outcomes.forEach((o, i) => {
+      const w = batch[i]!;
+      if (o.ok) w.resolve(o.value);
+      else w.reject(o.error instanceof StationError ? o.error : toDatabaseError(o.error, w.doing));
+    });
   }
+}
+
+export type WriteOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Runs each write in its own savepoint inside ONE transaction, then commits it: a write that
+ * throws is rolled back alone and its error is its outcome; the others commit. Throws (and
+ * nothing of it is committed) when the transaction itself fails, its COMMIT above all.
+ */
+export function commitEachInSavepoint(db: SqliteDb, writes: readonly (() => unknown)[]): WriteOutcome[] {
+  const outcomes: WriteOutcome[] = [];
+  db.transaction(() => {
+    for (const write of writes) {
+      try {
+        // nested: a savepoint
+        outcomes.push({ ok: true, value: db.transaction(write)() });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+    }
+  })();
+  return outcomes;
 }
 
 export function currentSchemaVersion(db: SqliteDb): number {

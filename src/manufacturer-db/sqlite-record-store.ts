@@ -15,7 +15,7 @@ import { BlockRegistry } from './blocks';
 import { OutboxStore, type SyncTargetName } from './outbox/outbox-store';
 import type { RecordFacts } from './records/device-payload';
 import type { RecordSignature } from './records/record-signer';
-import { inTransaction, toDatabaseError, turnCommitter, withoutSavepoints, type SqliteDb, type TurnCommitter } from './sqlite-database';
+import { commitEachInSavepoint, inTransaction, toDatabaseError, turnCommitter, withoutSavepoints, type SqliteDb, type TurnCommitter, type WriteOutcome } from './sqlite-database';
 
 /**
  * A signed (or, without a station identity, unsigned) device record, ready to commit with the
@@ -804,20 +804,9 @@ export class GroupCommitJournal implements IssuanceJournal {
     } catch {
       this.stats.regrouped++;
     }
-    const outcomes: (unknown | undefined)[] = new Array(batch.length);
-    const failed = new Array<boolean>(batch.length).fill(false);
+    let outcomes: WriteOutcome[];
     try {
-      this.store.db.transaction(() => {
-        for (let i = 0; i < batch.length; i++) {
-          try {
-            // SqliteRecordStore wraps each write in db.transaction: a savepoint here.
-            batch[i]!.run();
-          } catch (err) {
-            failed[i] = true;
-            outcomes[i] = err;
-          }
-        }
-      })();
+      outcomes = commitEachInSavepoint(this.store.db, batch.map((row) => row.run));
     } catch (err) {
       const e = err instanceof StationError ? err : toDatabaseError(err, 'committing a group of issuance records');
       for (const row of batch) row.reject(e);
@@ -825,10 +814,7 @@ export class GroupCommitJournal implements IssuanceJournal {
     }
     this.stats.commits++;
     this.stats.rows += batch.length;
-    for (let i = 0; i < batch.length; i++) {
-      if (failed[i]) batch[i]!.reject(outcomes[i]);
-      else batch[i]!.resolve();
-    }
+    outcomes.forEach((o, i) => (o.ok ? batch[i]!.resolve() : batch[i]!.reject(o.error)));
   }
 
   /** Commits what waits; call before closing the store. */

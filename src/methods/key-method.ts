@@ -4,6 +4,7 @@
  * client from the station; they never open a port or load a PKCS#11 module.
  */
 import type { KeyOrigin, MethodId } from '../core/method-id';
+import type { DeviceAttachment } from '../core/ports/prepared-keys';
 import type { DeviceClient, DeviceIdentity } from '../device/device-client';
 
 export type Support = { ok: true } | { ok: false; reason: string };
@@ -76,6 +77,18 @@ export interface AssignContext {
   port: string;
   signal: AbortSignal;
   allocate: () => string | Promise<string>;
+}
+
+/** The device a claim (a prepared key, a prepared certificate) is attached to, from the assign stage. */
+export function deviceAttachment(ctx: AssignContext): DeviceAttachment {
+  return {
+    runId: ctx.runId,
+    port: ctx.port,
+    hardwareId: ctx.identity.hardwareId,
+    model: ctx.identity.model,
+    firmwareVersion: ctx.identity.firmwareVersion,
+    macs: ctx.identity.macs,
+  };
 }
 
 /** After the certificate exists and before the install stage writes it (method 3 injects here, method 5 compares the derived key). */

@@ -28,21 +28,22 @@ import { randomBytes, verify as verifySignature, createPublicKey } from 'node:cr
 import { ConfigError, DeviceError, StationError } from '../../core/errors';
 import { EcPublicKeyError, p256PointFromSpki } from '../../core/ec-public-key';
 import type { KeyInjector } from '../../core/ports/key-injection';
-import type { DeviceAttachment, PreparedKey, PreparedKeys } from '../../core/ports/prepared-keys';
+import type { PreparedKey, PreparedKeys } from '../../core/ports/prepared-keys';
 import { IMMEDIATE_WRITES, type WriteGroup } from '../../core/ports/write-group';
 import type { DeviceClient, DeviceIdentity } from '../../device/device-client';
 import { CHALLENGE_CONTEXT, challengeMessage } from '../../device/protocol/challenge';
 import { DEVICE_STATUS_INFO } from '../../device/protocol/status';
-import type {
-  AfterRecordContext,
-  AssignContext,
-  BeforeInstallContext,
-  FailureContext,
-  KeyMaterial,
-  KeyMethod,
-  MethodServices,
-  ObtainKeyContext,
-  Support,
+import {
+  deviceAttachment,
+  type AfterRecordContext,
+  type AssignContext,
+  type BeforeInstallContext,
+  type FailureContext,
+  type KeyMaterial,
+  type KeyMethod,
+  type MethodServices,
+  type ObtainKeyContext,
+  type Support,
 } from '../key-method';
 
 export type InjectMode = 'prepared' | 'at-station';
@@ -57,17 +58,6 @@ const DEVICE_REFUSALS: ReadonlySet<string> = new Set(Object.values(DEVICE_STATUS
 
 function notConfigured(what: string): ConfigError {
   return new ConfigError('METHOD_NOT_CONFIGURED', `Method factory-injected-key needs ${what}, which the station did not provide.`);
-}
-
-function attachment(ctx: AssignContext): DeviceAttachment {
-  return {
-    runId: ctx.runId,
-    port: ctx.port,
-    hardwareId: ctx.identity.hardwareId,
-    model: ctx.identity.model,
-    firmwareVersion: ctx.identity.firmwareVersion,
-    macs: ctx.identity.macs,
-  };
 }
 
 export class FactoryInjectedKeyMethod implements KeyMethod {
@@ -120,7 +110,7 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
     }
     ctx.signal.throwIfAborted();
     if (this.mode === 'at-station') return ctx.allocate();
-    return (await this.writes.run('claiming a prepared key', () => this.keys.claimNext(ctx.workOrderId, attachment(ctx)))).serial;
+    return (await this.writes.run('claiming a prepared key', () => this.keys.claimNext(ctx.workOrderId, deviceAttachment(ctx)))).serial;
   }
 
   /**
@@ -145,7 +135,7 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
       });
       return undefined;
     }
-    if (key.deviceStatus === 'issued') return this.keys.resume(key.id, attachment(ctx)).serial;
+    if (key.deviceStatus === 'issued') return this.keys.resume(key.id, deviceAttachment(ctx)).serial;
     this.keys.consume(key.id, 'possession-confirmed');
     throw new DeviceError(
       INJECTED_KEY_HELD,

@@ -23,7 +23,7 @@ import { ConfigError, DeviceError, HsmError } from '../../core/errors';
 import type { SeedStore } from '../../core/ports/seed-store';
 import type { SeedVault } from '../../core/ports/seed-vault';
 import type { DeviceIdentity } from '../../device/device-client';
-import type { AfterRecordContext, AssignContext, BeforeInstallContext, KeyMaterial, KeyMethod, MethodServices, ObtainKeyContext, Support } from '../key-method';
+import { deviceAttachment, type AfterRecordContext, type AssignContext, type BeforeInstallContext, type KeyMaterial, type KeyMethod, type MethodServices, type ObtainKeyContext, type Support } from '../key-method';
 import { spkiOfCertificateDer } from './prepared-certificate';
 import { IMMEDIATE_WRITES, type WriteGroup } from '../../core/ports/write-group';
 
@@ -59,16 +59,7 @@ export class SeedDerivedMethod implements KeyMethod {
     const prepared = this.services.preparedSeedCertificates;
     const chipId = ctx.identity.chipId?.toLowerCase();
     if (prepared && chipId) {
-      const claim = await this.writes.run('claiming a prepared certificate', () =>
-        prepared.claim(chipId, ctx.workOrderId, {
-          runId: ctx.runId,
-          port: ctx.port,
-          hardwareId: ctx.identity.hardwareId,
-          model: ctx.identity.model,
-          firmwareVersion: ctx.identity.firmwareVersion,
-          macs: ctx.identity.macs,
-        }),
-      );
+      const claim = await this.writes.run('claiming a prepared certificate', () => prepared.claim(chipId, ctx.workOrderId, deviceAttachment(ctx)));
       if (claim) {
         this.claimed.set(claim.serial, claim.certificateDer);
         return claim.serial;
