@@ -141,7 +141,11 @@ export type WriteOutcome = { ok: true; value: unknown } | { ok: false; error: un
 /**
  * Runs each write in its own savepoint inside ONE transaction, then commits it: a write that
  * throws is rolled back alone and its error is its outcome; the others commit. Throws (and
- * nothing of it is committed) when the transaction itself fails, its COMMIT above all.
+ * nothing of it is committed) when the transaction itself fails: its COMMIT, or a write whose
+ * error made SQLite roll back the whole transaction (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM
+ * may): the writes after it would otherwise each run and commit on their own.
+ * BEGIN IMMEDIATE: a writer on another connection is waited for (busy_timeout) once, before
+ * the first write, instead of failing every write of the group with SQLITE_BUSY.
  */
 export function commitEachInSavepoint(db: SqliteDb, writes: readonly (() => unknown)[]): WriteOutcome[] {
   const outcomes: WriteOutcome[] = [];
@@ -151,10 +155,11 @@ export function commitEachInSavepoint(db: SqliteDb, writes: readonly (() => unkn
         // nested: a savepoint
         outcomes.push({ ok: true, value: db.transaction(write)() });
       } catch (error) {
+        if (!db.inTransaction) throw error;
         outcomes.push({ ok: false, error });
       }
     }
-  })();
+  }).immediate();
   return outcomes;
 }
 

@@ -9,6 +9,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { defaultStationConfig, type WorkOrder } from '../../../src/core/config';
@@ -90,6 +91,46 @@ describe('TurnCommitter', () => {
     expect(store.db.prepare('SELECT COUNT(*) FROM child').pluck().get()).toBe(0);
     // the connection is usable afterwards
     expect(await store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput()))).toMatch(/^T-/);
+    store.close();
+  });
+
+  it('a write that makes SQLite roll back the whole transaction (disk full) fails the whole group: none of it is durable', async () => {
+    const { store } = openStore();
+    store.db.exec('CREATE TABLE big (v BLOB)');
+    const pages = store.db.pragma('page_count', { simple: true }) as number;
+    store.db.pragma(`max_page_count = ${pages + 3}`);
+    const results = await Promise.allSettled([
+      store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput())),
+      store.committer.run('writing a large row', () => store.db.prepare('INSERT INTO big (v) VALUES (?)').run(Buffer.alloc(200_000))),
+      store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput())),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const r of results) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'DB_DISK_FULL' });
+    // neither the write before the full one nor the one after it was committed
+    expect(devices(store.db)).toEqual([]);
+    expect(store.db.inTransaction).toBe(false);
+    store.db.pragma('max_page_count = 1073741823');
+    expect(await store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput()))).toMatch(/^T-/);
+    store.close();
+  });
+
+  it('waits for another connection\'s write transaction once, instead of failing the group with SQLITE_BUSY', async () => {
+    const { store, path } = openStore();
+    // another writer (a worker thread: this thread blocks in the busy wait) holds the write lock for 300 ms
+    const holder = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const db = new (require(workerData.module))(workerData.path);
+       db.exec('BEGIN IMMEDIATE');
+       parentPort.postMessage('locked');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+       db.exec('COMMIT');
+       db.close();`,
+      { eval: true, workerData: { module: join(process.cwd(), 'node_modules', 'better-sqlite3'), path } },
+    );
+    await new Promise((locked) => holder.once('message', locked));
+    const queued = [1, 2].map(() => store.committer.run('assigning a serial', () => store.allocateDevice(deviceInput())));
+    expect(await Promise.all(queued)).toEqual(['T-0001', 'T-0002']);
+    await holder.terminate();
     store.close();
   });
 
