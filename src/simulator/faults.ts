@@ -29,6 +29,7 @@ export const FIRMWARE_FAULTS = [
   'csr-bad-signature', // CSR signature does not verify
   'csr-wrong-serial', // CSR subject serialNumber differs from the one asked for
   'challenge-wrong-key', // signs the challenge with a key other than its birth key
+  'rekey-on-install', // buggy firmware: replaces its birth key once INSTALL_CHAIN is accepted
   'readback-corrupt', // returns a different DPP URI on read back
   'readback-corrupt-mud', // returns a different MUD URL on read back (the install step's extra items)
   'lock-refused', // LOCK fails (a flash write error)

@@ -254,6 +254,7 @@ export class VirtualDevice implements Firmware {
           throw new Refusal(DeviceStatus.VERIFY_FAILED, 'the certificate is not for this device\'s birth key');
         }
         s.chain = certs;
+        if (this.options.faults.has('rekey-on-install')) s.birthKey = generateSoftwareBirthKey();
         return [];
       }
       case Command.WRITE_ITEM: {

@@ -264,7 +264,7 @@ export const DEVICE_RUN_SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'device-run-secure-element-keygen',
-    title: 'A whole secure-element-keygen device run (provisionDevice): connect .. lock, 11 round trips',
+    title: 'A whole secure-element-keygen device run (provisionDevice): connect .. lock, 12 round trips (the challenge right after GET_CSR, the key read again after install)',
     firstSeq: 0x2000,
     async run(ctx) {
       const report = await deviceRun(ctx, 'secure-element-keygen');

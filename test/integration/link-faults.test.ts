@@ -24,6 +24,8 @@ const CASES: Array<{ fault: string; code: string | null; stage: string | null; c
   { fault: 'csr-bad-signature', code: 'CSR_SIGNATURE_INVALID', stage: 'obtain-key', names: 'nothing' },
   { fault: 'csr-wrong-serial', code: 'CSR_SERIAL_MISMATCH', stage: 'obtain-key', names: 'serial' },
   { fault: 'challenge-wrong-key', code: 'CHALLENGE_FAILED', stage: 'verify' },
+  // challenged before install (docs/device-protocol.md §4), its key is read again after it
+  { fault: 'rekey-on-install', code: 'DEVICE_KEY_CHANGED', stage: 'verify' },
   { fault: 'readback-corrupt', code: 'READBACK_MISMATCH', stage: 'verify' },
   { fault: 'lock-refused', code: 'DEVICE_INTERNAL_ERROR', stage: 'lock', command: 'LOCK' },
   // within the timeouts: slower, but the device passes

@@ -95,6 +95,11 @@ export class DeviceRecorder {
    * durable). The record must be over what is recorded now: the same key, DPP URI, key origin
    * and facts, else it is refused (RECORD_INVALID) and nothing is written.
    */
+  /** The prepared record is over exactly this input (commitVerified takes it). */
+  isOver(prepared: PreparedVerifiedRecord, input: VerifiedRecordInput): boolean {
+    return sameVerifiedInput(prepared.input, input);
+  }
+
   async commitVerified(prepared: PreparedVerifiedRecord, input: VerifiedRecordInput & { stages: StageResultRow[]; runId: string }): Promise<void> {
     if (!sameVerifiedInput(prepared.input, input)) {
       throw new DatabaseError('RECORD_INVALID', `The record prepared for ${input.serial} is not over what is being recorded; not recorded.`, { stage: 'record' });

@@ -208,10 +208,10 @@ export class FactoryInjectedKeyMethod implements KeyMethod {
     }
     ctx.signal.throwIfAborted();
     const wrapped = await this.injector.wrapForTransport({ kekWrappedKey: key.wrappedKey, transportSpki, serial: ctx.serial });
-    // Durable before the blob leaves: from here on the key may be in the device.
-    await this.writes.run('marking the key as leaving for the device', () => this.keys.markInjecting(key.id, ctx.identity.hardwareId));
     let installed: Buffer;
     try {
+      // Durable before the blob leaves: from here on the key may be in the device.
+      await this.writes.run('marking the key as leaving for the device', () => this.keys.markInjecting(key.id, ctx.identity.hardwareId));
       installed = await ctx.client.installWrappedKey({ hsmPublicKey: wrapped.hsmPublicKey, wrappedKey: wrapped.wrappedKey, serial: ctx.serial });
     } finally {
       wrapped.wrappedKey.fill(0);

@@ -31,6 +31,7 @@ const BY_CODE: Readonly<Record<string, OperatorAdvice>> = {
   KEY_ALREADY_CERTIFIED: { action: 'Stop the line and call the supervisor: a key was reused.', retryable: false },
   READBACK_MISMATCH: { action: 'What the device stored differs from what was written. Press Retry once; if it fails again, put it in the rework tray.', retryable: true },
   CHALLENGE_FAILED: { action: 'The device cannot prove it holds its key. Do not ship it: put it in the rework tray.', retryable: false },
+  DEVICE_KEY_CHANGED: { action: 'The device no longer holds the key in its certificate. Do not ship it: put it in the rework tray.', retryable: false },
   ISSUANCE_INTERRUPTED: { action: 'The station stopped while issuing this device\'s certificate. Press Retry to provision it again.', retryable: true },
   HSM_UNAVAILABLE: { action: 'The line is stopped: the HSM is not answering. Call the supervisor; check the HSM, then start the run again.', retryable: false },
   SERIAL_RANGE_EXHAUSTED: { action: 'The work order has no serials left. Ask the supervisor for the next work order.', retryable: false },

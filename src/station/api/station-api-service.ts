@@ -25,7 +25,7 @@ import { HsmIdentitySigner } from '../../hsm/identity/hsm-identity-signer';
 import { loadStationIdentityCertificate } from '../../hsm/identity/station-pki';
 import { createSyncTargets } from '../sync/station-sync';
 import * as queries from '../../manufacturer-db/device-queries';
-import { openDatabase, type SqliteDb } from '../../manufacturer-db/sqlite-database';
+import { inTransaction, openDatabase, type SqliteDb } from '../../manufacturer-db/sqlite-database';
 import { SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 import { SqliteUserStore, type StationUser, type UserStoreOptions } from '../../manufacturer-db/user-store';
 import { COMMAND_ROLES, parseCommandArgs, type CommandArgs, type CommandName } from '../contract/commands';
@@ -342,7 +342,7 @@ export class StationApiService {
   }
 
   private appendAudit(type: string, serial: string | null, data: Record<string, unknown>): void {
-    this.db.transaction(() => this.audit.append({ type, serial, data }))();
+    inTransaction(this.db, 'recording an audit event', () => this.audit.append({ type, serial, data }));
   }
 
   private broadcast(event: StationEvent): void {

@@ -166,6 +166,23 @@ class EarlyChallenge {
   }
 }
 
+/** After install: the device's key (GET_PUBLIC_KEY) is the key of its certificate. */
+async function checkKeyUnchanged(client: DeviceClient, certSpki: Buffer): Promise<void> {
+  const reported = await client.getPublicKey();
+  let point: Buffer;
+  try {
+    point = p256PointFromSpki(reported);
+  } catch (err) {
+    throw new DeviceError('DEVICE_BAD_RESPONSE', `The device on ${client.port} reported an unusable public key: ${(err as Error).message}.`);
+  }
+  if (!point.equals(p256PointFromSpki(certSpki))) {
+    throw new DeviceError(
+      'DEVICE_KEY_CHANGED',
+      `The device on ${client.port} reports a key other than its certificate's after installation: its firmware replaced or lost its birth key. Do not ship it.`,
+    );
+  }
+}
+
 function spkiOfCertificate(der: Buffer): Buffer {
   try {
     return certificateSpkiDer(der);
@@ -187,6 +204,8 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
   const macBlock = macBlockRequest(ctx.product, ctx.workOrder);
   // The proof-of-possession challenge, when it went out early (see obtain-key).
   let proof: EarlyChallenge | undefined;
+  // Set once the device failed (work started ahead for it is dropped).
+  let failing = false;
   try {
     await stages.run('connect', () => client.hello());
     const identity: DeviceIdentity = await stages.run('identify', async () => {
@@ -338,9 +357,11 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     const recorder = ctx.recorder;
     const preparedRecord = recorder
       ? settle(
-          new Promise<void>((next) => setImmediate(next)).then(() =>
-            recorder.prepareVerified({ serial: assignedSerial, keyOrigin: ctx.method.keyOrigin, publicKeySpki: certSpki, dppUri: dpp, facts: recordFacts }),
-          ),
+          new Promise<void>((next) => setImmediate(next)).then(() => {
+            // a device that failed meanwhile gets no record: no HSM work for it
+            if (failing) throw new Error('the device failed before its record was prepared');
+            return recorder.prepareVerified({ serial: assignedSerial, keyOrigin: ctx.method.keyOrigin, publicKeySpki: certSpki, dppUri: dpp, facts: recordFacts });
+          }),
         )
       : undefined;
     await stages.run('verify', async () => {
@@ -373,6 +394,9 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
           throw new DeviceError('READBACK_MISMATCH', `The ${extra.name} read back from the device on ${client.port} differs from what was installed.`);
         }
       }
+      // The early challenge proved possession before install: the key the device holds now must
+      // still be its certificate's (method 1's cross-check asks the same).
+      if (proof && !ctx.method.crossCheck) await checkKeyUnchanged(client, certSpki);
       const { nonce, signature } = proof ? await proof.result() : await EarlyChallenge.send(client, assignedSerial, ctx.challengeNonce).result();
       const key = createPublicKey({ key: certSpki, format: 'der', type: 'spki' });
       let ok = false;
@@ -401,7 +425,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
         const early = await preparedRecord!;
         // the record signed ahead, unless it is not over what is recorded (method 1 records from
         // the device's report) or could not be made then: then it is made now
-        const prepared = early.ok && early.value.input.publicKeySpki.equals(input.publicKeySpki) && early.value.input.dppUri === input.dppUri ? early.value : await ctx.recorder.prepareVerified(input);
+        const prepared = early.ok && ctx.recorder.isOver(early.value, input) ? early.value : await ctx.recorder.prepareVerified(input);
         await ctx.recorder.commitVerified(prepared, input);
       } else {
         ctx.store.recordVerified(recordInput);
@@ -440,6 +464,7 @@ export async function provisionDevice(client: DeviceClient, ctx: DeviceRunContex
     log.info({ serial, durationMs: stages.stages.reduce((a, s) => a + s.durationMs, 0) }, 'device passed');
     return report;
   } catch (err) {
+    failing = true;
     // a challenge sent early is answered (or times out) before the port moves on
     await proof?.settled;
     const e = asStationError(err);

@@ -19,7 +19,7 @@ import { ConfigError } from '../../core/errors';
 import type { Logger } from '../../core/logger';
 import type { KeyOrigin } from '../../core/method-id';
 import type { DeviceRecorder } from '../../manufacturer-db/records/device-recorder';
-import { openDatabase } from '../../manufacturer-db/sqlite-database';
+import { inTransaction, openDatabase } from '../../manufacturer-db/sqlite-database';
 import type { DeviceRecord, SqliteRecordStore } from '../../manufacturer-db/sqlite-record-store';
 import { blankDeviceReport, type DeviceReport, type StageReport } from './report';
 
@@ -120,6 +120,6 @@ export async function resumeRun(opts: { store: SqliteRecordStore; recorder: Devi
     reconciled.push(d.serial);
     log.warn({ serial: d.serial, code: RUN_CRASHED, was: d.status }, 'a device left mid-run by the stop is marked failed (rework)');
   }
-  store.db.transaction(() => store.audit.append({ type: 'run.resumed', serial: null, data: { runId, devicesSoFar: serials.length, reconciled } }))();
+  inTransaction(store.db, 'recording the resumed run', () => store.audit.append({ type: 'run.resumed', serial: null, data: { runId, devicesSoFar: serials.length, reconciled } }));
   return serials.map((d) => reportFromRecord(store.getDevice(d.serial)!, stagesOf(store, d.serial, runId), opts.outDir));
 }

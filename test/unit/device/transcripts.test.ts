@@ -100,9 +100,10 @@ describe('device transcripts', () => {
   const RUN_SEQUENCES: Record<MethodId, string[]> = {
     // a device that holds its key at obtain-key is challenged at once (checked in verify)
     'on-device-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, 'READ_ITEM', 'READ_ITEM', 'GET_PUBLIC_KEY', 'LOCK'],
-    'secure-element-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, ...READBACK, 'LOCK'],
+    // ... and then asked, after install, for the key it holds now (the certificate's)
+    'secure-element-keygen': ['HELLO', 'IDENTIFY', 'GENERATE_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, ...READBACK, 'GET_PUBLIC_KEY', 'LOCK'],
     'factory-injected-key': ['HELLO', 'IDENTIFY', 'GET_TRANSPORT_KEY', 'INSTALL_WRAPPED_KEY', ...INSTALL, ...VERIFY, 'LOCK'],
-    'se-preprovisioned': ['HELLO', 'IDENTIFY', 'READ_SE_INFO', 'GET_PUBLIC_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, ...READBACK, 'LOCK'],
+    'se-preprovisioned': ['HELLO', 'IDENTIFY', 'READ_SE_INFO', 'GET_PUBLIC_KEY', 'GET_CSR', 'SIGN_CHALLENGE', ...INSTALL, ...READBACK, 'GET_PUBLIC_KEY', 'LOCK'],
     'seed-derived': ['HELLO', 'IDENTIFY', 'DERIVE_SEED_KEY', ...INSTALL, ...VERIFY, 'LOCK'],
   };
 

@@ -296,6 +296,24 @@ describe('LabelQueue', () => {
     expect(log.lines.some((l) => l.level === 'error' && l.obj.code === 'LABEL_QUEUE_STALLED')).toBe(true);
   });
 
+  it('a label queued in the same turn as the stop is not started: every one is left pending (LABEL_NOT_SENT)', async () => {
+    const log = new RecordingLogger();
+    const port = await silentPrinterPort();
+    const { queue } = queueWith(new Tcp9100Printer({ host: '127.0.0.1', port, timeoutMs: 300, statusQuery: false }), log);
+    const serials = [passedDevice(), passedDevice()];
+    // the queue starts a job on the next turn (the device run that queued it goes on at once)
+    const done = serials.map((serial) => queue.enqueue({ serial }));
+    const stop = new AbortController();
+    stop.abort();
+    expect(await queue.drain({ printerDownMs: 60_000, signal: stop.signal })).toEqual({ drained: false, notSent: 2 });
+    const results = await Promise.all(done);
+    expect(results.map((r) => [r.started, r.outcome.errorCode])).toEqual([
+      [false, 'LABEL_NOT_SENT'],
+      [false, 'LABEL_NOT_SENT'],
+    ]);
+    expect(store.pendingLabels(workOrder.id).sort()).toEqual(serials.sort());
+  });
+
   it('a stopped run prints the label in hand and leaves the ones not started pending (LABEL_NOT_SENT)', async () => {
     const log = new RecordingLogger();
     const port = await silentPrinterPort();
