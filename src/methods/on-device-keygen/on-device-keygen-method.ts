@@ -10,8 +10,7 @@
  * (CSR_KEY_ALREADY_CERTIFIED, checked against the journal before issuing) and a report that
  * disagrees with the journal (REPORT_MISMATCH_JOURNAL). See docs/security-model.md.
  */
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import { X509Certificate } from 'node:crypto';
 import { DppUri } from '../../core/dpp-uri';
 import { compressedP256Spki, p256PointFromSpki } from '../../core/ec-public-key';
 import { DeviceError } from '../../core/errors';
@@ -29,8 +28,9 @@ function mismatch(ctx: DeviceReportContext, field: string, what: string): Device
   );
 }
 
+/** The certificate's key as DER SPKI (OpenSSL's parser: the asn1 schema one cost ~1.2 ms per device on the line). */
 function certificateSpki(der: Buffer): Buffer {
-  return Buffer.from(AsnConvert.serialize(AsnConvert.parse(der, Certificate).tbsCertificate.subjectPublicKeyInfo));
+  return new X509Certificate(der).publicKey.export({ format: 'der', type: 'spki' });
 }
 
 /** The uncompressed point of a P-256 SPKI, or undefined when it is not one. */
