@@ -61,6 +61,8 @@ export const INJECTION_INTERRUPTED = 'INJECTION_INTERRUPTED';
 
 const SELECT_KEY = `SELECT k.*, d.status AS device_status FROM prepared_keys k JOIN devices d ON d.serial = k.serial`;
 
+type Statement = ReturnType<SqliteDb['prepare']> & { run(...params: unknown[]): { changes: number }; get(...params: unknown[]): unknown; all(...params: unknown[]): unknown[] };
+
 function toKey(row: PreparedKeyRow): PreparedKey {
   return {
     id: row.id,
@@ -95,6 +97,17 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
     return inTransaction(this.db, doing, fn);
   }
 
+  /** Statements prepared once per SQL text (a key's claim, injection and consumption are on every method-3 device's path). */
+  private readonly statements = new Map<string, Statement>();
+  private stmt(sql: string): Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare<unknown[], unknown>(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
   private read<T>(doing: string, fn: () => T): T {
     try {
       return fn();
@@ -104,7 +117,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   }
 
   private row(where: string, ...params: unknown[]): PreparedKey | undefined {
-    const row = this.db.prepare(`${SELECT_KEY} WHERE ${where}`).get(...params) as PreparedKeyRow | undefined;
+    const row = this.stmt(`${SELECT_KEY} WHERE ${where}`).get(...params) as PreparedKeyRow | undefined;
     return row ? toKey(row) : undefined;
   }
 
@@ -130,7 +143,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
 
   availableCount(workOrderId: string): number {
     return this.read('counting prepared keys', () =>
-      (this.db.prepare("SELECT COUNT(*) AS n FROM prepared_keys WHERE work_order_id = ? AND state = 'available'").get(workOrderId) as { n: number }).n,
+      (this.stmt("SELECT COUNT(*) AS n FROM prepared_keys WHERE work_order_id = ? AND state = 'available'").get(workOrderId) as { n: number }).n,
     );
   }
 
@@ -138,7 +151,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   countsByState(workOrderId: string): Record<PreparedKeyState, number> {
     const counts: Record<PreparedKeyState, number> = { preparing: 0, available: 0, reserved: 0, consumed: 0, burned: 0 };
     const rows = this.read('counting prepared keys', () =>
-      this.db.prepare('SELECT state, COUNT(*) AS n FROM prepared_keys WHERE work_order_id = ? GROUP BY state').all(workOrderId) as { state: PreparedKeyState; n: number }[],
+      this.stmt('SELECT state, COUNT(*) AS n FROM prepared_keys WHERE work_order_id = ? GROUP BY state').all(workOrderId) as { state: PreparedKeyState; n: number }[],
     );
     for (const r of rows) counts[r.state] = r.n;
     return counts;
@@ -150,7 +163,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
    */
   addPreparing(input: { workOrderId: string; prepareRunId: string; kekLabel: string; keys: readonly WrappedDeviceKey[]; allocate: () => string }): PreparingKey[] {
     return this.tx('adding prepared keys', () => {
-      const insert = this.db.prepare(
+      const insert = this.stmt(
         `INSERT INTO prepared_keys (id, work_order_id, serial, origin, prepare_run_id, spki, public_key_sha256, kek_label, wrapped_key, state, created_at, updated_at)
          VALUES (?, ?, ?, 'prepared', ?, ?, ?, ?, ?, 'preparing', ?, ?)`,
       );
@@ -176,7 +189,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   /** `station prepare`, step 2: keys whose certificate is recorded become available, in one transaction. */
   markAvailable(entries: readonly { id: string; certificateSerial: string }[]): void {
     this.tx('making prepared keys available', () => {
-      const update = this.db.prepare(
+      const update = this.stmt(
         "UPDATE prepared_keys SET state = 'available', certificate_serial = ?, updated_at = ? WHERE id = ? AND state = 'preparing' AND EXISTS (SELECT 1 FROM devices d WHERE d.serial = prepared_keys.serial AND d.status = 'issued')",
       );
       const now = new Date().toISOString();
@@ -191,7 +204,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
 
   private checkMacs(macs: readonly string[]): void {
     for (const mac of macs) {
-      const used = this.db.prepare('SELECT serial FROM device_macs WHERE mac = ?').get(mac) as { serial: string } | undefined;
+      const used = this.stmt('SELECT serial FROM device_macs WHERE mac = ?').get(mac) as { serial: string } | undefined;
       if (used) {
         throw new DatabaseError('MAC_ALREADY_USED', `The device reports MAC ${mac}, which already belongs to device ${used.serial}; a MAC is never given twice.`, {
           stage: 'assign',
@@ -209,8 +222,8 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
     if (changed.changes !== 1) {
       throw new DatabaseError('PREPARED_KEY_STATE_CONFLICT', `The device record ${serial} of prepared key ${keyId} is not waiting for a device.`, { stage: 'assign' });
     }
-    const have = new Set((this.db.prepare('SELECT mac FROM device_macs WHERE serial = ?').all(serial) as { mac: string }[]).map((r) => r.mac));
-    const insertMac = this.db.prepare('INSERT INTO device_macs (mac, serial) VALUES (?, ?)');
+    const have = new Set((this.stmt('SELECT mac FROM device_macs WHERE serial = ?').all(serial) as { mac: string }[]).map((r) => r.mac));
+    const insertMac = this.stmt('INSERT INTO device_macs (mac, serial) VALUES (?, ?)');
     for (const mac of d.macs) if (!have.has(mac)) insertMac.run(mac, serial);
     this.records.audit.append({ type: 'device.assigned', serial, data: { runId: d.runId, port: d.port, hardwareId: d.hardwareId, macs: d.macs, preparedKeyId: keyId } });
   }
@@ -218,7 +231,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   claimNext(workOrderId: string, device: DeviceAttachment): PreparedKey {
     return this.tx('reserving a prepared key', () => {
       this.checkMacs(device.macs);
-      const next = this.db.prepare("SELECT id, serial FROM prepared_keys WHERE work_order_id = ? AND state = 'available' ORDER BY serial LIMIT 1").get(workOrderId) as
+      const next = this.stmt("SELECT id, serial FROM prepared_keys WHERE work_order_id = ? AND state = 'available' ORDER BY serial LIMIT 1").get(workOrderId) as
         | { id: string; serial: string }
         | undefined;
       if (!next) {
@@ -240,7 +253,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
 
   recordStationKey(input: { workOrderId: string; serial: string; key: WrappedDeviceKey; kekLabel: string; hardwareId: string; port: string }): PreparedKey {
     return this.tx('recording a key made at the station', () => {
-      const device = this.db.prepare('SELECT run_id, status FROM devices WHERE serial = ?').get(input.serial) as { run_id: string; status: string } | undefined;
+      const device = this.stmt('SELECT run_id, status FROM devices WHERE serial = ?').get(input.serial) as { run_id: string; status: string } | undefined;
       if (!device || device.status !== 'assigned') {
         throw new DatabaseError('PREPARED_KEY_STATE_CONFLICT', `Device ${input.serial} is not waiting for a key; the key made for it is not recorded.`, { stage: 'obtain-key' });
       }
@@ -292,7 +305,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
         throw new DatabaseError('PREPARED_KEY_STATE_CONFLICT', `Prepared key ${id} (${key.state}, device record ${key.deviceStatus}) cannot be resumed by the device ${device.hardwareId}.`, { stage: 'assign' });
       }
       const now = new Date().toISOString();
-      this.db.prepare('UPDATE prepared_keys SET confirmed_at = ?, reserved_port = ?, reserved_run_id = ?, updated_at = ? WHERE id = ?').run(now, device.port, device.runId, now, id);
+      this.stmt('UPDATE prepared_keys SET confirmed_at = ?, reserved_port = ?, reserved_run_id = ?, updated_at = ? WHERE id = ?').run(now, device.port, device.runId, now, id);
       this.attachDevice(key.serial, device, id);
       this.records.audit.append({ type: 'prepared-key.possession-confirmed', serial: key.serial, data: { preparedKeyId: id, hardwareId: device.hardwareId, resumed: true } });
       return this.mustGet(id);
@@ -330,7 +343,7 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   }
 
   private prepareRunOf(id: string): string {
-    return (this.db.prepare('SELECT prepare_run_id FROM prepared_keys WHERE id = ?').get(id) as { prepare_run_id: string }).prepare_run_id;
+    return (this.stmt('SELECT prepare_run_id FROM prepared_keys WHERE id = ?').get(id) as { prepare_run_id: string }).prepare_run_id;
   }
 
   scrub(): void {
@@ -350,11 +363,11 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
    * - reserved and sent otherwise: kept reserved for its device, which may come back.
    */
   resolveInterrupted(): PreparedKeyResolution[] {
-    const open = this.read('reading unfinished prepared keys', () => this.db.prepare(`${SELECT_KEY} WHERE k.state IN ('preparing', 'reserved') ORDER BY k.serial`).all() as PreparedKeyRow[]).map(toKey);
+    const open = this.read('reading unfinished prepared keys', () => this.stmt(`${SELECT_KEY} WHERE k.state IN ('preparing', 'reserved') ORDER BY k.serial`).all() as PreparedKeyRow[]).map(toKey);
     const out: PreparedKeyResolution[] = [];
     for (const key of open) {
       if (key.state === 'preparing') {
-        const cert = this.db.prepare('SELECT certificate_serial FROM devices WHERE serial = ? AND status = ?').get(key.serial, 'issued') as { certificate_serial: string | null } | undefined;
+        const cert = this.stmt('SELECT certificate_serial FROM devices WHERE serial = ? AND status = ?').get(key.serial, 'issued') as { certificate_serial: string | null } | undefined;
         if (cert?.certificate_serial) {
           this.markAvailable([{ id: key.id, certificateSerial: cert.certificate_serial }]);
           out.push({ id: key.id, serial: key.serial, action: 'made-available', reason: 'its certificate was recorded before the stop' });
