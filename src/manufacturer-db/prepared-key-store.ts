@@ -18,7 +18,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DatabaseError } from '../core/errors';
 import type { WrappedDeviceKey } from '../core/ports/key-injection';
 import type { DeviceAttachment, PreparedKey, PreparedKeyOrigin, PreparedKeys, PreparedKeyState } from '../core/ports/prepared-keys';
-import { toDatabaseError, type SqliteDb, inTransaction } from './sqlite-database';
+import { inTransaction, statementFor, toDatabaseError, type CachedStatement, type SqliteDb } from './sqlite-database';
 import type { SqliteRecordStore } from './sqlite-record-store';
 
 interface PreparedKeyRow {
@@ -61,8 +61,6 @@ export const INJECTION_INTERRUPTED = 'INJECTION_INTERRUPTED';
 
 const SELECT_KEY = `SELECT k.*, d.status AS device_status FROM prepared_keys k JOIN devices d ON d.serial = k.serial`;
 
-type Statement = ReturnType<SqliteDb['prepare']> & { run(...params: unknown[]): { changes: number }; get(...params: unknown[]): unknown; all(...params: unknown[]): unknown[] };
-
 function toKey(row: PreparedKeyRow): PreparedKey {
   return {
     id: row.id,
@@ -98,14 +96,8 @@ export class SqlitePreparedKeyStore implements PreparedKeys {
   }
 
   /** Statements prepared once per SQL text (a key's claim, injection and consumption are on every method-3 device's path). */
-  private readonly statements = new Map<string, Statement>();
-  private stmt(sql: string): Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare<unknown[], unknown>(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
+  private stmt(sql: string): CachedStatement {
+    return statementFor(this.db, sql);
   }
 
   private read<T>(doing: string, fn: () => T): T {

@@ -163,6 +163,34 @@ export function commitEachInSavepoint(db: SqliteDb, writes: readonly (() => unkn
   return outcomes;
 }
 
+/** A statement prepared once per SQL text (statementFor). */
+export type CachedStatement = ReturnType<SqliteDb['prepare']> & {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+};
+
+const statementCaches = new WeakMap<SqliteDb, Map<string, CachedStatement>>();
+
+/**
+ * The connection's statement for `sql`, prepared the first time it is asked for: the stores on a
+ * connection share one cache (the line's hot paths run the same few statements per device).
+ * Statements taken from it must not be given modes (pluck, raw, expand): every user shares them.
+ */
+export function statementFor(db: SqliteDb, sql: string): CachedStatement {
+  let cache = statementCaches.get(db);
+  if (!cache) {
+    cache = new Map();
+    statementCaches.set(db, cache);
+  }
+  let s = cache.get(sql);
+  if (!s) {
+    s = db.prepare<unknown[], unknown>(sql) as CachedStatement;
+    cache.set(sql, s);
+  }
+  return s;
+}
+
 export function currentSchemaVersion(db: SqliteDb): number {
   const exists = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
   if (!exists) return 0;

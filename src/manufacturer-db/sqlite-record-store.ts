@@ -15,7 +15,7 @@ import { BlockRegistry } from './blocks';
 import { OutboxStore, type SyncTargetName } from './outbox/outbox-store';
 import type { RecordFacts } from './records/device-payload';
 import type { RecordSignature } from './records/record-signer';
-import { commitEachInSavepoint, inTransaction, toDatabaseError, turnCommitter, withoutSavepoints, type SqliteDb, type TurnCommitter, type WriteOutcome } from './sqlite-database';
+import { commitEachInSavepoint, inTransaction, statementFor, toDatabaseError, turnCommitter, withoutSavepoints, type CachedStatement, type SqliteDb, type TurnCommitter, type WriteOutcome } from './sqlite-database';
 
 /**
  * A signed (or, without a station identity, unsigned) device record, ready to commit with the
@@ -154,8 +154,6 @@ interface DeviceRow {
   void_reason: string | null;
 }
 
-type CachedStatement = ReturnType<SqliteDb['prepare']> & { run(...params: unknown[]): { changes: number }; get(...params: unknown[]): unknown };
-
 export class SqliteRecordStore implements IssuanceJournal {
   readonly audit: AuditChain;
   readonly outbox: OutboxStore;
@@ -178,14 +176,8 @@ export class SqliteRecordStore implements IssuanceJournal {
   }
 
   /** Prepared statements of the hot paths (allocation, journal), prepared once per SQL text. */
-  private readonly statements = new Map<string, CachedStatement>();
   private stmt(sql: string): CachedStatement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare<unknown[], unknown>(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
+    return statementFor(this.db, sql);
   }
 
   private tx<T>(doing: string, fn: () => T): T {

@@ -22,6 +22,7 @@ import { RecordingSerialEnd, writeRecordingLp, writeScriptedCommand } from '../h
 import { testDir } from '../helpers/station-cli';
 import { closedPort } from '../helpers/station-sim-printer';
 import { requireTool } from '../helpers/tools';
+import { until } from '../helpers/until';
 
 interface Harness {
   printer: Printer;
@@ -37,15 +38,6 @@ interface Implementation {
   unreachable(dir: string): Promise<{ printer: Printer; code: string }>;
 }
 
-async function until<T>(what: string, get: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function concatWhen(files: () => Buffer[], bytes: number): Promise<Buffer> {
   return until(`${bytes} bytes at the far end`, () => {

@@ -25,6 +25,7 @@ import { openPtyPair } from '../../src/simulator/pty-pair';
 import { ScriptedHidDevice, echoFrames, hidFrameFarEnd, type FrameResponder } from '../helpers/scripted-hid-device';
 import { testDir } from '../helpers/station-cli';
 import { requireTool } from '../helpers/tools';
+import { until } from '../helpers/until';
 
 interface Harness {
   transport: Transport;
@@ -90,15 +91,6 @@ const IMPLEMENTATIONS: Implementation[] = [
   },
 ];
 
-async function until<T>(what: string, get: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = get();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const settle = (ms = 100) => new Promise((r) => setTimeout(r, ms));
 

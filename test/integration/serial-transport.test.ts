@@ -18,16 +18,8 @@ import { PacedWriter } from '../../src/simulator/link-timing';
 import { openPtyPair, type PtyPair } from '../../src/simulator/pty-pair';
 import { testDir } from '../helpers/station-cli';
 import { requireTool } from '../helpers/tools';
+import { until } from '../helpers/until';
 
-async function until<T>(what: string, get: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = get();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

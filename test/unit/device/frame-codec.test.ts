@@ -1,15 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FLAG_RESPONSE, FRAME_OVERHEAD_BYTES, FrameDecoder, encodeFrame, type Frame } from '../../../src/device/framing/frame-codec';
+import { FRAME_OVERHEAD_BYTES, FrameDecoder, encodeFrame, type Frame } from '../../../src/device/framing/frame-codec';
+import { frameArbitrary } from '../../helpers/frame-arbitrary';
 
-const frameArb = fc.record({
-  version: fc.integer({ min: 0, max: 255 }),
-  flags: fc.constantFrom(0, FLAG_RESPONSE),
-  seq: fc.integer({ min: 0, max: 0xffff }),
-  command: fc.integer({ min: 0, max: 255 }),
-  status: fc.integer({ min: 0, max: 255 }),
-  payload: fc.uint8Array({ maxLength: 600 }).map((a) => Buffer.from(a)),
-});
+const frameArb = frameArbitrary(600);
 
 /** Split bytes at arbitrary boundaries, as a serial port delivers them. */
 function chunk(bytes: Buffer, cuts: number[]): Buffer[] {

@@ -1,16 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FLAG_RESPONSE, FRAME_CRC_BYTES, FRAME_HEADER_BYTES, FRAME_OVERHEAD_BYTES, encodeFrame } from '../../../src/device/framing/frame-codec';
+import { FRAME_CRC_BYTES, FRAME_HEADER_BYTES, FRAME_OVERHEAD_BYTES, encodeFrame } from '../../../src/device/framing/frame-codec';
 import { FrameProgress } from '../../../src/device/transport/frame-progress';
+import { frameArbitrary } from '../../helpers/frame-arbitrary';
 
-const frameArb = fc.record({
-  version: fc.integer({ min: 0, max: 255 }),
-  flags: fc.constantFrom(0, FLAG_RESPONSE),
-  seq: fc.integer({ min: 0, max: 0xffff }),
-  command: fc.integer({ min: 0, max: 255 }),
-  status: fc.integer({ min: 0, max: 255 }),
-  payload: fc.uint8Array({ maxLength: 1200 }).map((a) => Buffer.from(a)),
-});
+const frameArb = frameArbitrary(1200);
 
 /** What is missing of the frame under way after `at` bytes of back-to-back frames of these sizes. */
 function trueRemaining(sizes: number[], at: number): number {

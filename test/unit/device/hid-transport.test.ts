@@ -11,6 +11,7 @@ import { HID_MAX_MESSAGE_BYTES, HID_REPORT_BYTES, HidReportCodec, hidReportCount
 import { HID_DEFAULT_CHANNEL, HID_MAX_V1_PAYLOAD_BYTES, HidTransport, type HidTransportOptions } from '../../../src/device/transport/hid-transport';
 import type { TransportCloseReason } from '../../../src/device/transport/transport';
 import { ScriptedHidDevice, echoFrames, hidFrameFarEnd } from '../../helpers/scripted-hid-device';
+import { until } from '../../helpers/until';
 
 const codec = new HidReportCodec();
 const frame = (payloadBytes: number, seq = 1) =>
@@ -27,13 +28,6 @@ function setup(options: Partial<HidTransportOptions> = {}, device = new Scripted
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
-async function until(what: string, ok: () => boolean, timeoutMs = 2000): Promise<void> {
-  const start = Date.now();
-  while (!ok()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 describe('HidTransport: open', () => {
   it('fails with TRANSPORT_OPEN_FAILED naming the path and VID:PID, with a udev hint on Linux', async () => {

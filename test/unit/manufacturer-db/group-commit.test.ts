@@ -4,32 +4,18 @@
  * second connection); a row that fails its checks rolls back alone (its savepoint) and fails only
  * its own issuance, while the rest of the batch commits; a failed COMMIT fails the whole batch.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { defaultStationConfig, type WorkOrder } from '../../../src/core/config';
 import { IdevidIssuer } from '../../../src/hsm/ca/idevid-issuer';
 import { verifyAuditChain } from '../../../src/manufacturer-db/audit-chain';
-import { openDatabase } from '../../../src/manufacturer-db/sqlite-database';
 import { GroupCommitJournal, SqliteRecordStore } from '../../../src/manufacturer-db/sqlite-record-store';
+import { demoProduct, journalWorkOrder, newDeviceInput, openJournalStore } from '../../helpers/journal-store';
 import { makeSoftwareCa, newKeyPair, softwareSigner } from '../../helpers/test-certs';
 
-const demo = defaultStationConfig().products['demo-sensor']!;
-const wo: WorkOrder = { ...defaultStationConfig().workOrders[0]!, serial: { prefix: 'G-', width: 4, first: 1, last: 9999 } };
-let mac = 0;
-
-function openStore(): { store: SqliteRecordStore; path: string } {
-  const path = join(mkdtempSync(join(tmpdir(), 'group-commit-')), 'station.db');
-  const store = new SqliteRecordStore(openDatabase(path), 'st-1');
-  store.ensureWorkOrder(wo);
-  store.startRun('run-1', wo.id);
-  return { store, path };
-}
-function allocate(s: SqliteRecordStore): string {
-  return s.allocateDevice({ runId: 'run-1', workOrder: wo, port: '/dev/x', hardwareId: `hw-${mac}`, model: demo.model, firmwareVersion: '1', macs: [`02000002${(mac++).toString(16).padStart(4, '0')}`], method: 'secure-element-keygen' });
-}
+const demo = demoProduct;
+const wo = journalWorkOrder('G-');
+const openStore = () => openJournalStore(wo);
+const allocate = (s: SqliteRecordStore): string => s.allocateDevice(newDeviceInput(wo));
 
 describe('GroupCommitJournal', () => {
   it('shares commits between concurrent issuances and releases each certificate only after its row committed', async () => {

@@ -6,41 +6,21 @@
  * group and leaves nothing; a transaction started directly on the connection writes the queue
  * first, so order is kept. TurnCommitJournal (the line's issuance journal) goes through it.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import BetterSqlite3 from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { defaultStationConfig, type WorkOrder } from '../../../src/core/config';
 import { IdevidIssuer } from '../../../src/hsm/ca/idevid-issuer';
 import { verifyAuditChain } from '../../../src/manufacturer-db/audit-chain';
-import { inTransaction, openDatabase } from '../../../src/manufacturer-db/sqlite-database';
-import { SqliteRecordStore, TurnCommitJournal } from '../../../src/manufacturer-db/sqlite-record-store';
+import { inTransaction } from '../../../src/manufacturer-db/sqlite-database';
+import { TurnCommitJournal } from '../../../src/manufacturer-db/sqlite-record-store';
+import { demoProduct, journalWorkOrder, newDeviceInput, openJournalStore } from '../../helpers/journal-store';
 import { makeSoftwareCa, newKeyPair, softwareSigner } from '../../helpers/test-certs';
 
-const demo = defaultStationConfig().products['demo-sensor']!;
-const wo: WorkOrder = { ...defaultStationConfig().workOrders[0]!, serial: { prefix: 'T-', width: 4, first: 1, last: 9999 } };
-let mac = 0;
-
-function openStore(): { store: SqliteRecordStore; path: string } {
-  const path = join(mkdtempSync(join(tmpdir(), 'turn-commit-')), 'station.db');
-  const store = new SqliteRecordStore(openDatabase(path), 'st-1');
-  store.ensureWorkOrder(wo);
-  store.startRun('run-1', wo.id);
-  return { store, path };
-}
-
-const deviceInput = () => ({
-  runId: 'run-1',
-  workOrder: wo,
-  port: '/dev/x',
-  hardwareId: `hw-${mac}`,
-  model: demo.model,
-  firmwareVersion: '1',
-  macs: [`02000003${(mac++).toString(16).padStart(4, '0')}`],
-  method: 'secure-element-keygen' as const,
-});
+const demo = demoProduct;
+const wo = journalWorkOrder('T-');
+const openStore = () => openJournalStore(wo);
+const deviceInput = () => newDeviceInput(wo);
 
 const devices = (db: BetterSqlite3.Database) => db.prepare('SELECT serial FROM devices ORDER BY serial').pluck().all();
 
